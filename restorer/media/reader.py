@@ -1,0 +1,135 @@
+"""Stream frames out of ffmpeg as numpy arrays, with frame-accurate random access.
+
+Frames are read from ffmpeg's stdout as raw ``gray`` (uint8 ``(H, W)``) or ``rgb24`` (uint8
+``(H, W, 3)``). Nothing touches the disk and memory holds one frame at a time.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import threading
+from collections.abc import Iterator
+from typing import Literal
+
+import numpy as np
+
+from restorer.errors import MediaError
+from restorer.media.probe import VideoInfo, ffmpeg_exe
+
+Mode = Literal["gray", "rgb"]
+
+
+def _seek_args(info: VideoInfo, start: int) -> list[str]:
+    if start <= 0:
+        return []
+    # Half a frame early: accurate seek drops frames before -ss, and timestamps stored in a
+    # rounded time base may sit a hair before n/fps. No other frame lies in that half frame.
+    t = (start - 0.5) / float(info.fps)
+    return ["-ss", f"{t:.6f}"]
+
+
+def _filters(info: VideoInfo, size: tuple[int, int] | None) -> list[str]:
+    vf: list[str] = []
+    if info.vfr:
+        vf.append(f"fps={info.fps.numerator}/{info.fps.denominator}")
+    if size is not None:
+        vf.append(f"scale={size[0]}:{size[1]}:flags=area")
+    return ["-vf", ",".join(vf)] if vf else []
+
+
+class FrameReader:
+    """Iterate ``(frame_number, frame)`` over ``[start, end)`` of a probed video.
+
+    ``mode="gray"`` yields the luma plane (what a black-and-white master holds); ``mode="rgb"``
+    yields colour frames, for building training data and for evaluation. ``size=(w, h)`` lets
+    ffmpeg scale while decoding. Use as a context manager, or call :meth:`close`.
+    """
+
+    def __init__(self, info: VideoInfo, start: int = 0, end: int | None = None,
+                 mode: Mode = "gray", size: tuple[int, int] | None = None,
+                 threads: int = 0) -> None:
+        end = info.frame_count if end is None else end
+        if not 0 <= start < end <= info.frame_count:
+            raise MediaError(
+                f"frame range {start}..{end} is outside the video's 0..{info.frame_count}"
+            )
+        self.info, self.start, self.end, self.mode = info, start, end, mode
+        self.width, self.height = size if size is not None else (info.width, info.height)
+        self.channels = 3 if mode == "rgb" else 1
+        self.shortfall = 0
+        cmd = [ffmpeg_exe(), "-hide_banner", "-v", "error", "-nostdin",
+               "-threads", str(threads), *_seek_args(info, start), "-i", str(info.path),
+               "-map", "0:v:0", *_filters(info, size), "-frames:v", str(end - start),
+               "-f", "rawvideo", "-pix_fmt", "rgb24" if mode == "rgb" else "gray", "-"]
+        self._proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                      stdin=subprocess.DEVNULL)
+        self._err = bytearray()
+        # Drain stderr in the background so a chatty decoder can never block on a full pipe.
+        self._err_thread = threading.Thread(target=self._drain, daemon=True)
+        self._err_thread.start()
+
+    def _drain(self) -> None:
+        assert self._proc.stderr is not None
+        for line in self._proc.stderr:
+            if len(self._err) < 65536:
+                self._err += line
+
+    @property
+    def errors(self) -> str:
+        return self._err.decode("utf-8", "replace").strip()
+
+    def __iter__(self) -> Iterator[tuple[int, np.ndarray]]:
+        assert self._proc.stdout is not None
+        shape = (self.height, self.width, 3) if self.channels == 3 else (self.height, self.width)
+        nbytes = self.width * self.height * self.channels
+        n = self.start
+        try:
+            while n < self.end:
+                buf = self._proc.stdout.read(nbytes)
+                if len(buf) < nbytes:
+                    break
+                yield n, np.frombuffer(buf, np.uint8).reshape(shape)
+                n += 1
+        finally:
+            self.shortfall = self.end - n
+            self.close()
+
+    def close(self) -> None:
+        if self._proc.poll() is None:
+            self._proc.kill()
+        self._proc.wait()
+        self._err_thread.join(timeout=1)
+        for pipe in (self._proc.stdout, self._proc.stderr):
+            if pipe:
+                pipe.close()
+
+    def __enter__(self) -> FrameReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def read_frame(info: VideoInfo, n: int, mode: Mode = "gray") -> np.ndarray:
+    """Decode exactly frame ``n`` (0-based), as sequential decoding would give it."""
+    if not 0 <= n < info.frame_count:
+        raise MediaError(f"frame {n} is outside the video's 0..{info.frame_count - 1}")
+    reader = FrameReader(info, n, n + 1, mode=mode)
+    for _, frame in reader:
+        return frame.copy()
+    raise MediaError(f"{info.path.name}: frame {n} could not be decoded ({reader.errors or 'eof'})")
+
+
+def looks_colour(info: VideoInfo, samples: int = 5, threshold: float = 4.0) -> bool:
+    """True when sampled frames carry real chroma (mean |a|+|b| in Lab above ``threshold``)."""
+    from restorer.color import rgb8_to_lab
+
+    step = max(1, info.frame_count // samples)
+    size = (max(2, info.width // 4 * 2 // 2), max(2, info.height // 4 * 2 // 2))
+    chroma = []
+    for n in range(0, info.frame_count, step)[:samples]:
+        with FrameReader(info, n, n + 1, mode="rgb", size=size) as r:
+            for _, f in r:
+                lab = rgb8_to_lab(f)
+                chroma.append(float(np.abs(lab[..., 1:]).sum(-1).mean()))
+    return bool(chroma) and float(np.median(chroma)) > threshold

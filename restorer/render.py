@@ -1,0 +1,289 @@
+"""One export job: reader -> colouriser -> writer, as an iterator of progress events.
+
+Work overlaps across threads: a reader thread pulls frames out of ffmpeg, the caller's thread runs
+the network on batches (torch and OpenCV release the GIL), a small pool upsamples and merges, and
+a writer thread feeds the encoder in order. Queues are bounded, so memory stays flat however long
+the episode is.
+
+Cancel is cooperative: set the event (or make the callable return True) and the next batch
+boundary raises :class:`~restorer.errors.Cancelled`, after the temporary output is deleted.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from restorer.engine import Colouriser
+from restorer.errors import Cancelled, MediaError, OutputError, RestorerError
+from restorer.media import FrameReader, VideoInfo, VideoWriter, looks_colour, probe
+from restorer.media.writer import check_destination
+
+log = logging.getLogger(__name__)
+
+CancelFlag = threading.Event | Callable[[], bool] | None
+
+
+@dataclass
+class RenderJob:
+    """Everything one export needs; the CLI and the GUI's export dialog both fill this in."""
+
+    src: Path
+    dst: Path
+    model: Path | None = None
+    chroma: float = 1.0
+    working_size: int | None = None
+    device: str = "auto"
+    codec: str = "h264"
+    crf: int | None = None
+    start: int = 0
+    end: int | None = None
+    compare: bool = False
+    stabilise: float = 0.0
+    batch_size: int = 8
+    overwrite: bool = False
+
+    def __post_init__(self) -> None:
+        self.src, self.dst = Path(self.src), Path(self.dst)
+        if self.model is not None:
+            self.model = Path(self.model)
+        if not 0.0 <= self.chroma <= 2.0:
+            raise RestorerError(f"chroma must be within 0..2; got {self.chroma}")
+        if not 0.0 <= self.stabilise <= 1.0:
+            raise RestorerError(f"stabilisation strength must be within 0..1; got {self.stabilise}")
+        if self.working_size is not None and not 16 <= self.working_size <= 4096:
+            raise RestorerError(f"working size must be within 16..4096; got {self.working_size}")
+
+
+@dataclass
+class Progress:
+    done: int
+    total: int
+    fps: float = 0.0
+    eta_s: float = float("nan")
+    message: str = ""
+    notes: list[str] = field(default_factory=list)
+    output: Path | None = None
+
+    @property
+    def fraction(self) -> float:
+        return self.done / self.total if self.total else 0.0
+
+
+def _is_cancelled(cancel: CancelFlag) -> bool:
+    if cancel is None:
+        return False
+    if isinstance(cancel, threading.Event):
+        return cancel.is_set()
+    return bool(cancel())
+
+
+def source_notes(info: VideoInfo) -> list[str]:
+    """Things the operator must know about the source before trusting the output."""
+    notes = []
+    if info.vfr:
+        notes.append(f"variable frame rate: resampled to constant {float(info.fps):.3f} fps "
+                     f"({info.frame_count} frames)")
+    if info.bit_depth > 8:
+        notes.append(f"{info.bit_depth}-bit source ({info.pix_fmt}): processed at 8 bits per pixel")
+    if len(info.audio) > 1:
+        notes.append(f"{len(info.audio)} audio streams: all are copied")
+    if info.width % 2 or info.height % 2:
+        notes.append(f"odd size {info.width}x{info.height}: kept exactly (4:4:4 chroma)")
+    try:
+        if looks_colour(info):
+            notes.append("source is in colour: its colour is discarded and only its lightness (L) "
+                         "is used")
+    except RestorerError:
+        pass
+    return notes
+
+
+class _Reader(threading.Thread):
+    def __init__(self, reader: FrameReader, out: queue.Queue[tuple[int, np.ndarray] | None],
+                 stop: threading.Event) -> None:
+        super().__init__(daemon=True, name="restorer-reader")
+        self.reader, self.out, self.stop = reader, out, stop
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            for item in self.reader:
+                while not self.stop.is_set():
+                    try:
+                        self.out.put(item, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if self.stop.is_set():
+                    break
+        except BaseException as exc:  # surfaced to the caller's thread
+            self.error = exc
+        finally:
+            self.reader.close()
+            while not self.stop.is_set():
+                try:
+                    self.out.put(None, timeout=0.1)
+                    break
+                except queue.Full:
+                    continue
+
+
+class _Writer(threading.Thread):
+    def __init__(self, writer: VideoWriter, inbox: queue.Queue[Future[np.ndarray] | None]) -> None:
+        super().__init__(daemon=True, name="restorer-writer")
+        self.writer, self.inbox = writer, inbox
+        self.error: BaseException | None = None
+        self.written = 0
+
+    def run(self) -> None:
+        while True:
+            fut = self.inbox.get()
+            if fut is None:
+                return
+            if self.error is not None:
+                continue  # keep draining so the producer never blocks
+            try:
+                self.writer.write(fut.result())
+                self.written += 1
+            except BaseException as exc:
+                self.error = exc
+
+
+def _post(col: Colouriser, grey: np.ndarray, small: np.ndarray, ab: np.ndarray, chroma: float,
+          compare: bool) -> np.ndarray:
+    rgb = col.merge(grey, col.upsample(grey, small, ab), chroma)
+    if compare:
+        return np.concatenate([np.repeat(grey[..., None], 3, -1), rgb], axis=1)
+    return rgb
+
+
+def render(job: RenderJob, cancel: CancelFlag = None, colouriser: Colouriser | None = None,
+           on_warning: Callable[[str], None] | None = None) -> Iterator[Progress]:
+    """Run ``job``, yielding :class:`Progress` after each batch; the last event has ``output``."""
+    info = probe(job.src)
+    start = job.start
+    end = info.frame_count if job.end is None else min(job.end, info.frame_count)
+    if not 0 <= start < end:
+        raise MediaError(f"empty frame range {start}..{end} (the video has {info.frame_count})")
+    check_destination(job.dst, (job.src,), job.overwrite)
+    notes = source_notes(info)
+    yield Progress(0, end - start, message=info.describe(), notes=notes)
+    if colouriser is None:
+        colouriser = Colouriser.load(job.model, device=job.device, batch_size=job.batch_size,
+                                     working_size=job.working_size, on_warning=on_warning)
+    elif job.working_size:
+        colouriser.working_size = job.working_size
+    stabiliser = None
+    if job.stabilise > 0:
+        from restorer.temporal import ChromaStabiliser
+
+        stabiliser = ChromaStabiliser(strength=job.stabilise)
+
+    total = end - start
+    out_w = info.width * (2 if job.compare else 1)
+    writer = VideoWriter(job.dst, out_w, info.height, info.fps, codec=job.codec, crf=job.crf,
+                         audio_from=info, audio_start=info.time_of(start),
+                         audio_duration=info.time_of(end) - info.time_of(start) if
+                         (start > 0 or end < info.frame_count) else None,
+                         colour=info.colour, sources=(job.src,), overwrite=job.overwrite)
+    notes = notes + list(writer.encoding.audio_notes)
+    stop = threading.Event()
+    frames: queue.Queue[tuple[int, np.ndarray] | None] = queue.Queue(maxsize=2 * job.batch_size)
+    to_write: queue.Queue[Future[np.ndarray] | None] = queue.Queue(maxsize=4 * job.batch_size)
+    reader = _Reader(FrameReader(info, start, end), frames, stop)
+    wthread = _Writer(writer, to_write)
+    pool = ThreadPoolExecutor(max_workers=max(1, min(4, (os.cpu_count() or 2))),
+                              thread_name_prefix="restorer-post")
+    reader.start()
+    wthread.start()
+    done = 0
+    t0 = time.perf_counter()
+    finished = False
+    try:
+        eof = False
+        while not eof:
+            batch: list[np.ndarray] = []
+            while len(batch) < colouriser.batch_size:
+                item = frames.get()
+                if item is None:
+                    eof = True
+                    break
+                batch.append(item[1])
+            if _is_cancelled(cancel):
+                raise Cancelled(f"export cancelled at frame {start + done}; nothing was written")
+            if reader.error is not None:
+                raise MediaError(f"decoding {info.path.name} failed: {reader.error}")
+            if wthread.error is not None:
+                raise wthread.error
+            if not batch:
+                break
+            smalls = [colouriser.to_working(g) for g in batch]
+            abs_ = colouriser.predict_ab_small(smalls)
+            if stabiliser is not None:
+                abs_ = [stabiliser.process(s, a) for s, a in zip(smalls, abs_, strict=True)]
+            for g, s, a in zip(batch, smalls, abs_, strict=True):
+                to_write.put(pool.submit(_post, colouriser, g, s, a, job.chroma, job.compare))
+            done += len(batch)
+            dt = time.perf_counter() - t0
+            fps = done / dt if dt > 0 else 0.0
+            yield Progress(done, total, fps, (total - done) / fps if fps > 0 else float("nan"),
+                           notes=notes)
+        reader.join()
+        if reader.reader.shortfall > 0 or done < total:
+            raise MediaError(
+                f"{info.path.name} ended at frame {start + done} of {end}: the file is truncated "
+                f"or damaged ({reader.reader.errors.splitlines()[-1] if reader.reader.errors else 'eof'}"
+                f"); render a shorter range with --end {start + done}"
+            )
+        to_write.put(None)
+        wthread.join()
+        if wthread.error is not None:
+            raise wthread.error
+        if wthread.written != total:
+            raise OutputError(f"wrote {wthread.written} of {total} frames; output discarded")
+        out = writer.commit()
+        finished = True
+        dt = time.perf_counter() - t0
+        yield Progress(total, total, total / dt if dt > 0 else 0.0, 0.0, message="done",
+                       notes=notes, output=out)
+    finally:
+        stop.set()
+        if not finished:
+            writer.abort()
+            # Unblock the writer thread whatever state it is in.
+            while wthread.is_alive():
+                try:
+                    to_write.put(None, timeout=0.05)
+                except queue.Full:
+                    try:
+                        to_write.get_nowait()
+                    except queue.Empty:
+                        pass
+                wthread.join(timeout=0.05)
+        reader.reader.close()
+        while reader.is_alive():
+            try:
+                frames.get_nowait()
+            except queue.Empty:
+                pass
+            reader.join(timeout=0.05)
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def run(job: RenderJob, cancel: CancelFlag = None, colouriser: Colouriser | None = None) -> Path:
+    """Run a job to completion and return the output path."""
+    last: Progress | None = None
+    for last in render(job, cancel, colouriser):
+        pass
+    assert last is not None and last.output is not None
+    return last.output
