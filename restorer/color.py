@@ -171,38 +171,49 @@ def apply_chroma(ab: np.ndarray, strength: float) -> np.ndarray:
     return ab * np.float32(strength)
 
 
+_LIN_M = (_XYZ2RGB * _XYZ_WHITE[None, :]).astype(np.float32)
+
+
+def _lab_to_linear(lab: np.ndarray, chroma_scale: np.ndarray) -> np.ndarray:
+    """Unclipped linear RGB of ``(N, 3)`` Lab with ab scaled; OpenCV clips, hiding the excess."""
+    fy = (lab[:, 0] + np.float32(16.0)) / np.float32(116.0)
+    f = np.stack([fy + lab[:, 1] * chroma_scale / np.float32(500.0), fy,
+                  fy - lab[:, 2] * chroma_scale / np.float32(200.0)], axis=-1)
+    f3 = f * f * f
+    xyz = np.where(f3 > _EPS, f3, (np.float32(116.0) * f - np.float32(16.0)) / np.float32(_KAPPA))
+    return xyz @ _LIN_M.T
+
+
 def merge_L_ab(L: np.ndarray, ab: np.ndarray, chroma: float = 1.0) -> np.ndarray:
     """Merge full-resolution L ``(H, W)`` with ab ``(H, W, 2)`` into a uint8 RGB frame.
 
     Colours outside the sRGB gamut are pulled towards grey (chroma reduced, L kept) instead of
     being clipped per channel, because clipping would change the lightness the source gave us:
-    converting the result back to L matches the input L within 1 unit.
+    converting the result back to L matches the input L within 1 unit (8-bit rounding).
     """
     if L.shape != ab.shape[:-1] or ab.shape[-1] != 2:
         raise ValueError(f"L {tuple(L.shape)} and ab {tuple(ab.shape)} do not match")
-    ab = apply_chroma(ab.astype(np.float32, copy=False), chroma)
-    L = L.astype(np.float32, copy=False)
     lab = np.empty((*L.shape, 3), np.float32)
     lab[..., 0] = L
-    scale = np.ones(L.shape, np.float32)
-    # Two shrink passes find a chroma scale that fits the gamut for nearly every pixel; what
-    # remains out of gamut after that is within rounding of the boundary.
-    for _ in range(3):
-        lab[..., 1:] = ab * scale[..., None]
+    lab[..., 1:] = apply_chroma(ab.astype(np.float32, copy=False), chroma)
+    rgb = cv2.cvtColor(lab, cv2.COLOR_Lab2RGB)
+    # OpenCV clips out-of-gamut results, which shifts their lightness: find them by the round trip.
+    L_back = cv2.cvtColor(rgb, cv2.COLOR_RGB2Lab)[..., 0]
+    bad = np.abs(L_back - lab[..., 0]) > 0.25
+    if bad.any():
+        sub = lab[bad]
+        lo = np.zeros(len(sub), np.float32)
+        hi = np.ones(len(sub), np.float32)
+        # Bisection on the chroma scale: in gamut at lo (grey always is), out at hi.
+        for _ in range(6):  # 1/64 of the chroma: finer is invisible
+            mid = (lo + hi) / 2
+            lin = _lab_to_linear(sub, mid)
+            ok = (lin >= -1e-4).all(-1) & (lin <= 1 + 1e-4).all(-1)
+            lo = np.where(ok, mid, lo)
+            hi = np.where(ok, hi, mid)
+        sub[:, 1:] *= lo[:, None]
+        lab[bad] = sub
         rgb = cv2.cvtColor(lab, cv2.COLOR_Lab2RGB)
-        over = np.maximum(rgb.max(-1) - 1.0, 0.0) + np.maximum(-rgb.min(-1), 0.0)
-        bad = over > 1e-3
-        if not bad.any():
-            break
-        # Shrinking chroma moves RGB towards the grey of the same L, so scale by how far out it is.
-        grey = cv2.cvtColor(np.stack([L, np.zeros_like(L), np.zeros_like(L)], -1),
-                            cv2.COLOR_Lab2RGB)[..., 0]
-        hi = rgb.max(-1)
-        lo = rgb.min(-1)
-        s_hi = np.where(hi > 1.0, (1.0 - grey) / np.maximum(hi - grey, 1e-6), 1.0)
-        s_lo = np.where(lo < 0.0, grey / np.maximum(grey - lo, 1e-6), 1.0)
-        s = np.clip(np.minimum(s_hi, s_lo), 0.0, 1.0)
-        scale = np.where(bad, scale * s * 0.995, scale)
     return np.clip(rgb * 255.0 + 0.5, 0, 255).astype(np.uint8)
 
 

@@ -91,8 +91,8 @@ def source_notes(info: VideoInfo) -> list[str]:
     """Things the operator must know about the source before trusting the output."""
     notes = []
     if info.vfr:
-        notes.append(f"variable frame rate: resampled to constant {float(info.fps):.3f} fps "
-                     f"({info.frame_count} frames)")
+        notes.append("irregular frame timing (variable frame rate, or a truncated file): "
+                     f"resampled to a constant {float(info.fps):.3f} fps, {info.frame_count} frames")
     if info.bit_depth > 8:
         notes.append(f"{info.bit_depth}-bit source ({info.pix_fmt}): processed at 8 bits per pixel")
     if len(info.audio) > 1:

@@ -38,8 +38,10 @@ def make_clip(
     """
     w, h = size
     vf = [] if colour else ["format=gray"]
+    if w % 2 or h % 2:  # testsrc2 rounds odd sizes down to even
+        vf.insert(0, f"scale={w}:{h}")
     cmd = [FFMPEG, "-v", "error", "-y", "-f", "lavfi", "-i",
-           f"testsrc2=size={w}x{h}:rate={fps}:duration={seconds}"]
+           f"testsrc2=size={w + w % 2}x{h + h % 2}:rate={fps}:duration={seconds}"]
     for k in range(audio_streams if audio else 0):
         cmd += ["-f", "lavfi", "-i", f"sine=frequency={440 * (k + 1)}:duration={seconds}"]
     cmd += ["-map", "0:v"]

@@ -151,6 +151,10 @@ def probe(path: str | os.PathLike[str]) -> VideoInfo:
     if not os.access(path, os.R_OK):
         raise MediaError(f"cannot read {path}: permission denied")
     info = _run(["-i", str(path)]).stderr.decode("utf-8", "replace")
+    with open(path, "rb") as fh:
+        head = fh.read(16)
+    if "moov atom not found" in info and b"ftyp" in head:
+        raise MediaError(f"{path.name} is truncated or incomplete (its index is missing)")
     if "Invalid data found" in info or "Stream #0" not in info:
         raise MediaError(f"{path.name} is not a video ffmpeg can read")
     video_line = None

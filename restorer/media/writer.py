@@ -132,7 +132,10 @@ class VideoWriter:
         if colour and colour.range and not (tags is colour):
             tags = ColourTags(colour.range, tags.matrix, tags.primaries, tags.transfer)
         vargs, pix = _video_args(codec, crf, width, height, tags)
-        fd, tmp = tempfile.mkstemp(prefix=".restorer-tmp-", suffix=suffix, dir=self.dst.parent)
+        try:
+            fd, tmp = tempfile.mkstemp(prefix=".restorer-tmp-", suffix=suffix, dir=self.dst.parent)
+        except OSError as exc:
+            raise OutputError(f"cannot write to folder {self.dst.parent}: {exc.strerror}") from exc
         os.close(fd)
         self.tmp = Path(tmp)
         rate = f"{self.fps.numerator}/{self.fps.denominator}"

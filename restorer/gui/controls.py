@@ -1,0 +1,164 @@
+"""The controls panel: chroma strength, working-size preset, temporal stabilisation, model card.
+
+Widgets write to the plain :class:`~restorer.gui.state.ViewState` and follow its changes.
+"""
+
+from __future__ import annotations
+
+import html
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QSizePolicy,
+    QSlider,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from restorer.checkpoint import ModelMeta
+from restorer.gui.preview import HAVE_STABILISER
+from restorer.gui.state import PRESET_LABELS, PRESETS, ViewState, preset_size
+
+
+def _slider_row(slider: QSlider, spin: QSpinBox) -> QWidget:
+    row = QWidget()
+    lay = QHBoxLayout(row)
+    lay.setContentsMargins(0, 0, 0, 0)
+    lay.addWidget(slider, 1)
+    lay.addWidget(spin)
+    return row
+
+
+class ControlsPanel(QWidget):
+    """Right-hand panel of the desk."""
+
+    def __init__(self, state: ViewState, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.state = state
+        self.setMinimumWidth(270)
+        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Expanding)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(8, 4, 8, 8)
+        outer.setSpacing(10)
+
+        look = QGroupBox("Colour")
+        form = QFormLayout(look)
+        form.setLabelAlignment(Qt.AlignmentFlag.AlignLeft)
+        self.chroma = QSlider(Qt.Orientation.Horizontal)
+        self.chroma.setRange(0, 200)
+        self.chroma.setPageStep(10)
+        self.chroma.setToolTip("Chroma strength: 0% grey, 100% as predicted, 200% doubled. "
+                               "Re-merges the cached colour; the network is not run again.")
+        self.chroma_spin = QSpinBox()
+        self.chroma_spin.setRange(0, 200)
+        self.chroma_spin.setSuffix(" %")
+        self.chroma_spin.setFixedWidth(72)
+        form.addRow("Chroma", _slider_row(self.chroma, self.chroma_spin))
+
+        self.preset = QComboBox()
+        for p in PRESETS:
+            self.preset.addItem(PRESET_LABELS[p], p)
+        self.preset.setToolTip("Working size of the network: colour detail against speed")
+        form.addRow("Quality", self.preset)
+
+        self.stabilise = QSlider(Qt.Orientation.Horizontal)
+        self.stabilise.setRange(0, 100)
+        self.stabilise.setToolTip("Temporal stabilisation: damps colour flicker between frames; "
+                                  "the preview shows it when playing or stepping")
+        self.stabilise_spin = QSpinBox()
+        self.stabilise_spin.setRange(0, 100)
+        self.stabilise_spin.setSuffix(" %")
+        self.stabilise_spin.setFixedWidth(72)
+        self.stabilise_row = _slider_row(self.stabilise, self.stabilise_spin)
+        form.addRow("Stabilise", self.stabilise_row)
+        if not HAVE_STABILISER:
+            form.setRowVisible(self.stabilise_row, False)
+        outer.addWidget(look)
+
+        card = QGroupBox("Model")
+        lay = QVBoxLayout(card)
+        self.model_title = QLabel("No model")
+        self.model_title.setObjectName("cardTitle")
+        self.model_title.setWordWrap(True)
+        self.model_card = QLabel("")
+        self.model_card.setWordWrap(True)
+        self.model_card.setTextFormat(Qt.TextFormat.RichText)
+        self.model_card.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
+        self.model_card.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        lay.addWidget(self.model_title)
+        lay.addWidget(self.model_card)
+        outer.addWidget(card)
+
+        self.info = QGroupBox("Episode")
+        il = QVBoxLayout(self.info)
+        self.episode = QLabel("No episode")
+        self.episode.setWordWrap(True)
+        self.episode.setTextFormat(Qt.TextFormat.RichText)
+        il.addWidget(self.episode)
+        outer.addWidget(self.info)
+        outer.addStretch(1)
+
+        self.chroma.valueChanged.connect(lambda v: state.set_chroma(v / 100))
+        self.chroma_spin.valueChanged.connect(lambda v: state.set_chroma(v / 100))
+        self.preset.currentIndexChanged.connect(
+            lambda i: state.set_preset(self.preset.itemData(i)))
+        self.stabilise.valueChanged.connect(lambda v: state.set_stabilise(v / 100))
+        self.stabilise_spin.valueChanged.connect(lambda v: state.set_stabilise(v / 100))
+        state.changed.connect(self._on_state)
+        self._sync()
+
+    def _sync(self) -> None:
+        s = self.state
+        for w, v in ((self.chroma, s.chroma), (self.chroma_spin, s.chroma),
+                     (self.stabilise, s.stabilise), (self.stabilise_spin, s.stabilise)):
+            if w.value() != round(v * 100):
+                w.blockSignals(True)
+                w.setValue(round(v * 100))
+                w.blockSignals(False)
+        i = self.preset.findData(s.preset)
+        if i != self.preset.currentIndex():
+            self.preset.blockSignals(True)
+            self.preset.setCurrentIndex(i)
+            self.preset.blockSignals(False)
+        for k, p in enumerate(PRESETS):
+            self.preset.setItemText(k, f"{PRESET_LABELS[p]}  ({preset_size(p, s.model_size)} px)")
+
+    def _on_state(self, name: str, value: object) -> None:
+        if name in ("chroma", "stabilise", "preset", "model_size"):
+            self._sync()
+
+    def show_model(self, meta: ModelMeta | None, path: str = "", device: str = "") -> None:
+        if meta is None:
+            self.model_title.setText("No model")
+            self.model_card.setText("Open a model file (.safetensors) from the File menu.")
+            return
+        self.model_title.setText(meta.name)
+        e = html.escape
+        rows = []
+        if meta.description:
+            rows.append(f"<p>{e(meta.description)}</p>")
+        arch = meta.arch if isinstance(meta.arch, dict) else {}
+        arch_text = ", ".join(f"{k} {v}" for k, v in arch.items())
+        facts = [("Network", arch_text), ("Trained at", f"{meta.working_size} px"),
+                 ("Device", device)]
+        data = meta.training.get("data") if isinstance(meta.training, dict) else None
+        if data:
+            facts.append(("Training data", ", ".join(map(str, data))
+                          if isinstance(data, list) else str(data)))
+        for k, v in list((meta.metrics or {}).items())[:6]:
+            facts.append((str(k), f"{v:.3g}" if isinstance(v, float) else str(v)))
+        if path:
+            facts.append(("File", path))
+        rows.append("<table cellspacing='0' cellpadding='1'>" + "".join(
+            f"<tr><td style='color:#8c8c8c; padding-right:8px'>{e(k)}</td><td>{e(str(v))}</td>"
+            "</tr>" for k, v in facts if v) + "</table>")
+        self.model_card.setText("".join(rows))
+
+    def show_episode(self, text: str) -> None:
+        self.episode.setText(text)

@@ -1,0 +1,227 @@
+"""The state the restoration desk shows, as plain Python (no Qt), so it is testable on its own.
+
+Views subscribe to :attr:`ViewState.changed` (napari style) and forward user input to its methods;
+they never keep their own copy of the frame number, marks, chroma, working size or viewer mode.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from collections.abc import Callable
+from typing import Any
+
+VIEW_MODES = ("side", "wipe", "original", "colour")
+MODE_LABELS = {"side": "Side by side", "wipe": "Split wipe", "original": "Original only",
+               "colour": "Colour only"}
+PRESETS = ("fast", "balanced", "best")
+PRESET_LABELS = {"fast": "Fast", "balanced": "Balanced", "best": "Best"}
+# Relative to the model's own working size (what it was trained at).
+_PRESET_SCALE = {"fast": 0.5, "balanced": 1.0, "best": 2.0}
+SHUTTLE_SPEEDS = (1.0, 2.0, 4.0, 8.0)
+
+
+def preset_size(preset: str, model_size: int) -> int:
+    """Working short side for a preset: half, equal to, or twice the model's, a multiple of 8.
+
+    >>> preset_size("fast", 256), preset_size("balanced", 256), preset_size("best", 256)
+    (128, 256, 512)
+    """
+    if preset not in _PRESET_SCALE:
+        raise ValueError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
+    size = int(round(model_size * _PRESET_SCALE[preset] / 8)) * 8
+    return max(32, min(4096, size))
+
+
+class Emitter:
+    """A minimal callback list: ``connect(cb)``, ``disconnect(cb)``, ``emit(*args)``."""
+
+    def __init__(self) -> None:
+        self._callbacks: list[Callable[..., Any]] = []
+
+    def connect(self, callback: Callable[..., Any]) -> Callable[..., Any]:
+        self._callbacks.append(callback)
+        return callback
+
+    def disconnect(self, callback: Callable[..., Any]) -> None:
+        if callback in self._callbacks:
+            self._callbacks.remove(callback)
+
+    def emit(self, *args: Any) -> None:
+        for cb in list(self._callbacks):
+            cb(*args)
+
+
+class Generation:
+    """Monotonic request numbers (ndv style): a result is shown only if its number is current."""
+
+    def __init__(self) -> None:
+        self._counter = itertools.count(1)
+        self._lock = threading.Lock()
+        self.current = 0
+
+    def next(self) -> int:
+        with self._lock:
+            self.current = next(self._counter)
+            return self.current
+
+    def is_current(self, gen: int) -> bool:
+        return gen == self.current
+
+
+class ViewState:
+    """Current frame, in/out marks, chroma, working-size preset, viewer mode and playback.
+
+    Every change emits ``changed(name, value)`` once, and only when the value really changed.
+    The out point is inclusive (the last frame exported), as on an edit suite.
+    """
+
+    def __init__(self) -> None:
+        self.changed = Emitter()
+        self.frame_count = 0
+        self.fps = 25.0
+        self.frame = 0
+        self.in_point: int | None = None
+        self.out_point: int | None = None
+        self.chroma = 1.0
+        self.preset = "balanced"
+        self.model_size = 160
+        self.mode = "side"
+        self.stabilise = 0.0
+        self.speed = 0.0
+        self.cuts: list[int] = []
+
+    # ------------------------------------------------------------------ plumbing
+    def _set(self, name: str, value: Any) -> bool:
+        if getattr(self, name) == value:
+            return False
+        setattr(self, name, value)
+        self.changed.emit(name, value)
+        return True
+
+    # ------------------------------------------------------------------ episode
+    def reset(self, frame_count: int, fps: float) -> None:
+        """A new episode: frame 0, no marks, playback stopped."""
+        self.speed = 0.0
+        self.frame_count = max(0, int(frame_count))
+        self.fps = float(fps) if fps > 0 else 25.0
+        self.in_point = self.out_point = None
+        self.cuts = []
+        self.frame = -1  # so the next line always notifies
+        self.changed.emit("episode", self.frame_count)
+        self.set_frame(0)
+        self.changed.emit("marks", (None, None))
+
+    @property
+    def loaded(self) -> bool:
+        return self.frame_count > 0
+
+    @property
+    def last_frame(self) -> int:
+        return max(0, self.frame_count - 1)
+
+    # ------------------------------------------------------------------ navigation
+    def clamp(self, n: int) -> int:
+        return max(0, min(self.last_frame, int(n)))
+
+    def set_frame(self, n: int) -> bool:
+        return self._set("frame", self.clamp(n))
+
+    def step(self, k: int = 1) -> bool:
+        return self.set_frame(self.frame + k)
+
+    def jump_seconds(self, seconds: float) -> bool:
+        return self.step(int(round(seconds * self.fps)))
+
+    def home(self) -> bool:
+        return self.set_frame(0)
+
+    def end(self) -> bool:
+        return self.set_frame(self.last_frame)
+
+    # ------------------------------------------------------------------ playback
+    @property
+    def playing(self) -> bool:
+        return self.speed != 0.0
+
+    def set_speed(self, speed: float) -> bool:
+        return self._set("speed", float(speed))
+
+    def toggle_play(self) -> bool:
+        if self.playing:
+            return self.set_speed(0.0)
+        if self.frame >= self.last_frame:
+            self.set_frame(0)
+        return self.set_speed(1.0)
+
+    def shuttle(self, key: str) -> bool:
+        """J/K/L: L plays forward (again: faster), J backward (again: faster), K stops."""
+        key = key.upper()
+        if key == "K":
+            return self.set_speed(0.0)
+        sign = 1.0 if key == "L" else -1.0
+        if key not in ("J", "L"):
+            raise ValueError(f"shuttle key must be J, K or L; got {key!r}")
+        if self.speed * sign <= 0:
+            return self.set_speed(sign * SHUTTLE_SPEEDS[0])
+        i = SHUTTLE_SPEEDS.index(abs(self.speed)) if abs(self.speed) in SHUTTLE_SPEEDS else 0
+        return self.set_speed(sign * SHUTTLE_SPEEDS[min(i + 1, len(SHUTTLE_SPEEDS) - 1)])
+
+    # ------------------------------------------------------------------ marks
+    def mark_in(self, n: int | None = None) -> None:
+        n = self.frame if n is None else self.clamp(n)
+        self.in_point = n
+        if self.out_point is not None and self.out_point < n:
+            self.out_point = None
+        self.changed.emit("marks", (self.in_point, self.out_point))
+
+    def mark_out(self, n: int | None = None) -> None:
+        n = self.frame if n is None else self.clamp(n)
+        self.out_point = n
+        if self.in_point is not None and self.in_point > n:
+            self.in_point = None
+        self.changed.emit("marks", (self.in_point, self.out_point))
+
+    def clear_marks(self) -> None:
+        self.in_point = self.out_point = None
+        self.changed.emit("marks", (None, None))
+
+    @property
+    def has_marks(self) -> bool:
+        return self.in_point is not None or self.out_point is not None
+
+    def export_range(self, use_marks: bool = True) -> tuple[int, int]:
+        """``(start, end)`` with ``end`` exclusive, as :class:`restorer.render.RenderJob` takes."""
+        if not use_marks:
+            return 0, self.frame_count
+        start = self.in_point if self.in_point is not None else 0
+        end = self.out_point + 1 if self.out_point is not None else self.frame_count
+        return start, max(start + 1, end)
+
+    # ------------------------------------------------------------------ look
+    def set_chroma(self, chroma: float) -> bool:
+        return self._set("chroma", round(max(0.0, min(2.0, float(chroma))), 4))
+
+    def set_preset(self, preset: str) -> bool:
+        if preset not in PRESETS:
+            raise ValueError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
+        return self._set("preset", preset)
+
+    def set_model_size(self, size: int) -> bool:
+        return self._set("model_size", int(size))
+
+    @property
+    def working_size(self) -> int:
+        return preset_size(self.preset, self.model_size)
+
+    def set_mode(self, mode: str) -> bool:
+        if mode not in VIEW_MODES:
+            raise ValueError(f"unknown viewer mode {mode!r}; choose one of {', '.join(VIEW_MODES)}")
+        return self._set("mode", mode)
+
+    def set_stabilise(self, strength: float) -> bool:
+        return self._set("stabilise", round(max(0.0, min(1.0, float(strength))), 4))
+
+    def set_cuts(self, cuts: list[int]) -> None:
+        self.cuts = sorted(int(c) for c in cuts)
+        self.changed.emit("cuts", self.cuts)

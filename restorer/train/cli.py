@@ -1,0 +1,77 @@
+"""``restorer train DATASET -o MODEL``: train (or fine-tune) a colourisation model."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from pathlib import Path
+
+from restorer.train.config import TrainConfig
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    d = TrainConfig()
+    p = sub.add_parser("train", help="train a colourisation model on a dataset",
+                       description="Train a U-Net on a dataset built with `restorer dataset "
+                                   "build`. The output keeps the best model by validation. "
+                                   "Multi-GPU: torchrun --nproc_per_node N -m restorer.cli "
+                                   "train ...")
+    p.add_argument("dataset", type=Path, help="dataset folder")
+    p.add_argument("-o", "--output", type=Path, required=True, help="model file (.safetensors)")
+    p.add_argument("--minutes", type=float, default=None,
+                   help="wall-clock budget; ends with the best checkpoint (default: --steps)")
+    p.add_argument("--steps", type=int, default=d.steps, help=f"step limit (default {d.steps})")
+    p.add_argument("--gan", action="store_true",
+                   help="conditional GAN (PatchGAN discriminator) on top of the pixel loss")
+    p.add_argument("--gan-weight", type=float, default=d.gan_weight)
+    p.add_argument("--resume", action="store_true",
+                   help="continue from OUTPUT.state.safetensors (same step, weights, optimiser)")
+    p.add_argument("--init", type=Path, default=None,
+                   help="fine-tune from this model file (e.g. models/default.safetensors)")
+    p.add_argument("--base", type=int, default=d.arch["base"], help="U-Net width")
+    p.add_argument("--depth", type=int, default=d.arch["depth"], help="U-Net stages")
+    p.add_argument("--working-size", type=int, default=d.working_size,
+                   help="inference short side saved in the model")
+    p.add_argument("--crop", type=int, default=d.crop, help="training crop side")
+    p.add_argument("--batch", type=int, default=d.batch_size)
+    p.add_argument("--lr", type=float, default=d.lr)
+    p.add_argument("--loss", choices=["l1", "huber"], default=d.loss)
+    p.add_argument("--rebalance", type=float, default=d.rebalance,
+                   help="class rebalancing strength 0..1 (Zhang et al.; fights sepia)")
+    p.add_argument("--colourfulness", type=float, default=d.colourfulness_weight,
+                   help="weight of the colourfulness-matching term")
+    p.add_argument("--no-augment", action="store_true", help="no input degradations")
+    p.add_argument("--workers", type=int, default=d.num_workers, help="DataLoader workers")
+    p.add_argument("--val-every", type=int, default=d.val_every, help="steps between validations")
+    p.add_argument("--val-frames", type=int, default=d.val_frames)
+    p.add_argument("--select-by", choices=["delta_e", "l1"], default=d.select_by)
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
+    p.add_argument("--no-amp", action="store_true", help="full precision on CUDA")
+    p.add_argument("--name", default="", help="model name saved in the file")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=run)
+
+
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    return TrainConfig(
+        dataset=str(args.dataset), out=str(args.output),
+        arch={"arch": "unet", "base": args.base, "depth": args.depth},
+        working_size=args.working_size, crop=args.crop, batch_size=args.batch, lr=args.lr,
+        steps=args.steps, minutes=args.minutes, loss=args.loss, rebalance=args.rebalance,
+        colourfulness_weight=args.colourfulness, gan=args.gan, gan_weight=args.gan_weight,
+        augment=not args.no_augment, num_workers=args.workers, val_every=args.val_every,
+        val_frames=args.val_frames, select_by=args.select_by, seed=args.seed,
+        device=args.device, amp=not args.no_amp, init=str(args.init) if args.init else None,
+        resume=args.resume, name=args.name,
+        command="restorer " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from restorer.train.loop import train
+
+    result = train(config_from_args(args), progress=not args.quiet)
+    print(f"restorer: {result.summary()}", file=sys.stderr)
+    return 0
