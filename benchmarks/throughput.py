@@ -1,0 +1,181 @@
+"""Throughput of the export path on a PAL SD clip (720x576, 25 fps), CPU or GPU.
+
+Prints median fps (over ``--repeats`` runs) for: decode only; the ceiling (ffmpeg decode + encode,
+no model); the model alone at the working size; and end to end with the model. Then the ratio
+end-to-end / ceiling, the scrub-preview latency, and peak RSS for a short and a long clip (each in
+its own process), which shows whether memory is flat in episode length.
+
+    python benchmarks/throughput.py                    # default model, 30 s clip
+    python benchmarks/throughput.py --model m.safetensors --device cuda
+    python benchmarks/throughput.py --memory-seconds 60 600   # the 1 vs 10 minute check
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from restorer.engine import Colouriser  # noqa: E402
+from restorer.media import FrameReader, VideoWriter, ffmpeg_exe, probe, read_frame  # noqa: E402
+from restorer.render import RenderJob, render  # noqa: E402
+
+SOURCE = ROOT.parent / "shared" / "data" / "video" / "big_buck_bunny_1080p_30s.mp4"
+
+
+def make_pal_clip(dst: Path, seconds: float) -> Path:
+    """A grey PAL SD clip with stereo audio: real footage if available, else a test pattern."""
+    if SOURCE.exists():
+        src = ["-stream_loop", "-1", "-i", str(SOURCE)]
+        audio = ["-map", "0:v:0", "-map", "0:a:0?", "-c:a", "aac", "-ac", "2", "-b:a", "128k"]
+    else:
+        src = ["-f", "lavfi", "-i", "testsrc2=size=720x576:rate=25"]
+        audio = []
+    cmd = [ffmpeg_exe(), "-v", "error", "-y", *src, "-t", str(seconds), "-vf",
+           "scale=720:576,fps=25,format=gray", *audio, "-c:v", "libx264", "-preset", "veryfast",
+           "-crf", "18", "-pix_fmt", "yuv420p", str(dst)]
+    subprocess.run(cmd, check=True)
+    return dst
+
+
+def timed(fn) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def bench_decode(clip: Path) -> float:
+    info = probe(clip)
+    n = 0
+    t = timed(lambda: [None for _ in FrameReader(info)])
+    n = info.frame_count
+    return n / t
+
+
+def bench_ceiling(clip: Path, out: Path) -> float:
+    info = probe(clip)
+
+    def go() -> None:
+        with VideoWriter(out, info.width, info.height, info.fps, audio_from=info,
+                         overwrite=True) as w:
+            for _, g in FrameReader(info):
+                w.write(np.repeat(g[..., None], 3, -1))
+
+    return info.frame_count / timed(go)
+
+
+def bench_model(col: Colouriser, clip: Path, frames: int = 64) -> float:
+    info = probe(clip)
+    smalls = [col.to_working(g) for _, g in FrameReader(info, 0, min(frames, info.frame_count))]
+    col.predict_ab_small(smalls[: col.batch_size])  # warm-up
+    return len(smalls) / timed(lambda: col.predict_ab_small(smalls))
+
+
+def bench_end_to_end(col: Colouriser, clip: Path, out: Path) -> float:
+    last = None
+    for last in render(RenderJob(clip, out, overwrite=True), colouriser=col):
+        pass
+    assert last is not None
+    return last.total / (last.total / last.fps) if last.fps else 0.0
+
+
+def bench_preview(col: Colouriser, clip: Path, samples: int = 9) -> tuple[float, float]:
+    """(decode+infer+merge ms, infer+merge ms on an already decoded frame): scrubbing cost."""
+    info = probe(clip)
+    rng = np.random.default_rng(0)
+    full, warm = [], []
+    for n in rng.integers(0, info.frame_count, samples):
+        t0 = time.perf_counter()
+        g = read_frame(info, int(n))
+        t1 = time.perf_counter()
+        col.merge(g, col.predict_ab(g), 1.0)
+        t2 = time.perf_counter()
+        full.append((t2 - t0) * 1000)
+        warm.append((t2 - t1) * 1000)
+    return statistics.median(full), statistics.median(warm)
+
+
+def peak_rss_of_render(clip: Path, model: str | None, device: str) -> float:
+    """Peak RSS (MB) of a separate process rendering ``clip`` end to end."""
+    code = (
+        "import sys, resource; sys.path.insert(0, %r)\n"
+        "from restorer.render import RenderJob, run\n"
+        "run(RenderJob(%r, %r, model=%r, device=%r, overwrite=True))\n"
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
+    ) % (str(ROOT), str(clip), str(clip.with_suffix(".out.mp4")), model, device)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return int(out.stdout.strip().splitlines()[-1]) / 1024
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--clip", type=Path, help="use this clip instead of generating one")
+    ap.add_argument("--seconds", type=float, default=30.0)
+    ap.add_argument("--model", default=None)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--size", type=int, default=None, help="working short side")
+    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--memory-seconds", type=float, nargs=2, default=None, metavar=("SHORT", "LONG"))
+    ap.add_argument("--json", type=Path)
+    args = ap.parse_args()
+
+    tmp = Path(tempfile.mkdtemp(prefix="restorer-bench-"))
+    clip = args.clip or make_pal_clip(tmp / "pal.mp4", args.seconds)
+    info = probe(clip)
+    col = Colouriser.load(args.model, device=args.device, batch_size=args.batch,
+                          working_size=args.size)
+    wh, ww = col.working_shape(info.height, info.width)
+    print(f"clip: {info.describe()}")
+    print(f"model: {col.meta.name} {col.meta.arch}; working size {ww}x{wh}; device {col.device}; "
+          f"batch {col.batch_size}; torch threads {__import__('torch').get_num_threads()}")
+
+    res: dict[str, float] = {}
+    runs = {
+        "decode only": lambda: bench_decode(clip),
+        "ceiling (decode+encode, no model)": lambda: bench_ceiling(clip, tmp / "ceiling.mp4"),
+        "model only": lambda: bench_model(col, clip),
+        "end to end": lambda: bench_end_to_end(col, clip, tmp / "e2e.mp4"),
+    }
+    for name, fn in runs.items():
+        vals = [fn() for _ in range(args.repeats)]
+        res[name] = statistics.median(vals)
+        print(f"{name:36s} median {res[name]:7.1f} fps   (runs: "
+              f"{', '.join(f'{v:.1f}' for v in vals)})")
+    ratio = res["end to end"] / res["ceiling (decode+encode, no model)"]
+    print(f"{'end to end / ceiling':36s} {ratio:7.2f}")
+    print(f"{'real time (25 fps) reached':36s} {'yes' if res['end to end'] >= 25 else 'no'}")
+    full, warm = bench_preview(col, clip)
+    res["preview_ms_decode_infer_merge"] = full
+    res["preview_ms_infer_merge"] = warm
+    print(f"{'scrub preview: seek+decode+infer+merge':36s} median {full:6.1f} ms")
+    print(f"{'scrub preview: infer+merge (decoded)':36s} median {warm:6.1f} ms")
+    print(f"peak RSS of this process so far: "
+          f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
+    if args.memory_seconds:
+        short_s, long_s = args.memory_seconds
+        mems = []
+        for secs in (short_s, long_s):
+            c = make_pal_clip(tmp / f"mem_{int(secs)}.mp4", secs)
+            mems.append(peak_rss_of_render(c, args.model, args.device))
+            print(f"peak RSS rendering {secs:.0f} s: {mems[-1]:.0f} MB")
+        res["rss_short_mb"], res["rss_long_mb"] = mems
+        print(f"peak RSS difference long - short: {mems[1] - mems[0]:+.0f} MB "
+              f"(target < 100 MB)")
+    if args.json:
+        args.json.write_text(json.dumps(res, indent=2))
+
+
+if __name__ == "__main__":
+    main()
