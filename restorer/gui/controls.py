@@ -58,7 +58,7 @@ class ControlsPanel(QWidget):
         self.chroma_spin = QSpinBox()
         self.chroma_spin.setRange(0, 200)
         self.chroma_spin.setSuffix(" %")
-        self.chroma_spin.setFixedWidth(72)
+        self.chroma_spin.setMinimumWidth(78)
         form.addRow("Chroma", _slider_row(self.chroma, self.chroma_spin))
 
         self.preset = QComboBox()
@@ -74,7 +74,7 @@ class ControlsPanel(QWidget):
         self.stabilise_spin = QSpinBox()
         self.stabilise_spin.setRange(0, 100)
         self.stabilise_spin.setSuffix(" %")
-        self.stabilise_spin.setFixedWidth(72)
+        self.stabilise_spin.setMinimumWidth(78)
         self.stabilise_row = _slider_row(self.stabilise, self.stabilise_spin)
         form.addRow("Stabilise", self.stabilise_row)
         if not HAVE_STABILISER:

@@ -8,10 +8,9 @@ sequentially and drops frames, and the export dialog runs the library's render i
 from __future__ import annotations
 
 import copy
-import inspect
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -68,23 +67,14 @@ def _timed_merge(grey: np.ndarray, ab: np.ndarray, chroma: float) -> tuple[np.nd
     return rgb, (time.perf_counter() - t0) * 1000
 
 
-def _detect_cuts(info: VideoInfo) -> list[int]:
-    """Cuts from :mod:`restorer.scenes` when it exists (otherwise none are drawn)."""
+def _scan_cuts(info: VideoInfo, cancel: Any = None) -> Iterator[list[int]]:
+    """Cuts found so far, from :mod:`restorer.scenes` when it exists (otherwise none)."""
     try:
         from restorer import scenes
     except ImportError:
-        return []
-    detect = getattr(scenes, "detect_cuts", None)
-    if detect is None:
-        return []
-    params = list(inspect.signature(detect).parameters)
-    first = params[0] if params else ""
-    arg: Any = info if "info" in first else info.path
-    try:
-        cuts = detect(arg)
-    except (TypeError, AttributeError):
-        cuts = detect(info.path if arg is info else info)
-    return [int(c) for c in cuts]
+        return
+    for ev in scenes.scan(info, cancel=cancel):
+        yield [int(c) for c in ev.cuts]
 
 
 class MainWindow(QMainWindow):
@@ -130,6 +120,7 @@ class MainWindow(QMainWindow):
         self.last_preview_ms = 0.0
         self._request_t0: dict[int, float] = {}
         self._open_worker: Worker | None = None
+        self._cuts_worker: Worker | None = None
 
         self.setWindowTitle("Restorer — restoration desk")
         self.setWindowIcon(theme.icon("app"))
@@ -149,6 +140,8 @@ class MainWindow(QMainWindow):
         self._build_actions()
         self.state.changed.connect(self._on_state)
         self._restore_settings()
+        if colouriser is not None:
+            self.state.set_model_size(colouriser.meta.working_size)
         self._show_model()
         if colouriser is None and load_model:
             QTimer.singleShot(0, self._load_initial_model)
@@ -514,9 +507,12 @@ class MainWindow(QMainWindow):
         self.state.reset(info.frame_count, float(info.fps))
         self._update_transport()
         self.episode_opened.emit(info)
-        create_worker(_detect_cuts, info,
-                      on_returned=lambda cuts, i=info: self._on_cuts(i, cuts),
-                      on_errored=lambda e: log.warning("cut detection failed: %s", e))
+        if self._cuts_worker is not None:
+            self._cuts_worker.quit()
+        self._cuts_worker = create_worker(_scan_cuts, info, pass_cancel=True,
+                                          on_yielded=lambda c, i=info: self._on_cuts(i, c),
+                                          on_errored=lambda e: log.warning(
+                                              "cut detection failed: %s", e))
 
     def _on_cuts(self, info: VideoInfo, cuts: list[int]) -> None:
         if info is self.info and not self._closing:
@@ -715,8 +711,8 @@ class MainWindow(QMainWindow):
             cur = self.current
             extra = " (cached)" if cur is not None and cur.cached else ""
             drop = f" · dropped {self._dropped}" if self._dropped else ""
-            self.infer_label.setText(f"Inference {ms:.0f} ms/frame{extra} · merge "
-                                     f"{self.last_merge_ms:.0f} ms{drop}")
+            merge_ms = f" · re-merge {self.last_merge_ms:.0f} ms" if self.last_merge_ms else ""
+            self.infer_label.setText(f"Inference {ms:.0f} ms/frame{extra}{merge_ms}{drop}")
             self.cache_label.setText(f"Cache: {e.frames.describe()} frames, "
                                      f"{e.abs.describe()} colour")
         else:

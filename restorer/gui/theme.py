@@ -28,6 +28,12 @@ MARK_IN_OUT = "#d8b04a"
 CUT = "#c05050"
 PLAYHEAD = "#f0f0f0"
 
+
+
+def _icon(name: str) -> str:
+    return (ICONS / f"{name}.svg").as_posix()
+
+
 QSS = f"""
 QWidget {{ background: {BG}; color: {TEXT}; font-size: 10pt; }}
 QMainWindow::separator {{ background: {BORDER}; width: 1px; height: 1px; }}
@@ -61,7 +67,9 @@ QLabel#timecode {{ font-family: "DejaVu Sans Mono", "Menlo", "Consolas", monospa
 QLineEdit, QSpinBox, QDoubleSpinBox, QComboBox, QPlainTextEdit, QTextEdit {{
     background: {FIELD}; border: 1px solid {BORDER}; border-radius: 3px; padding: 3px 6px;
     selection-background-color: {HILITE}; }}
-QComboBox::drop-down {{ border: none; width: 18px; }}
+QComboBox::drop-down {{ border: none; width: 20px; }}
+QComboBox::down-arrow {{ image: url("{_icon('chevron-down')}"); width: 12px;
+                        height: 12px; }}
 QComboBox QAbstractItemView {{ background: {PANEL}; border: 1px solid {BORDER};
                               selection-background-color: {HILITE}; }}
 QPushButton {{ background: #383838; border: 1px solid #4a4a4a; border-radius: 3px;
@@ -78,7 +86,20 @@ QSlider::handle:horizontal {{ background: #cfcfcf; width: 12px; margin: -6px 0;
 QProgressBar {{ background: {FIELD}; border: 1px solid {BORDER}; border-radius: 3px;
                text-align: center; height: 16px; }}
 QProgressBar::chunk {{ background: #7a7a7a; border-radius: 2px; }}
-QCheckBox::indicator, QRadioButton::indicator {{ width: 14px; height: 14px; }}
+QCheckBox::indicator, QRadioButton::indicator {{ width: 14px; height: 14px;
+    border: 1px solid #707070; background: {FIELD}; }}
+QCheckBox::indicator {{ border-radius: 2px; }}
+QRadioButton::indicator {{ border-radius: 8px; }}
+QCheckBox::indicator:hover, QRadioButton::indicator:hover {{ border-color: #a0a0a0; }}
+QCheckBox::indicator:checked {{ image: url("{_icon('check')}"); background: #505050; }}
+QRadioButton::indicator:checked {{ image: url("{_icon('radio-on')}"); }}
+QCheckBox::indicator:disabled, QRadioButton::indicator:disabled {{ border-color: #4a4a4a; }}
+QSpinBox::up-button, QSpinBox::down-button {{ width: 16px; border: none; background: #333333; }}
+QSpinBox::up-button {{ border-top-right-radius: 3px; }}
+QSpinBox::down-button {{ border-bottom-right-radius: 3px; }}
+QSpinBox::up-button:hover, QSpinBox::down-button:hover {{ background: #444444; }}
+QSpinBox::up-arrow {{ image: url("{_icon('chevron-up')}"); width: 9px; height: 9px; }}
+QSpinBox::down-arrow {{ image: url("{_icon('chevron-down')}"); width: 9px; height: 9px; }}
 QScrollBar {{ background: {BG}; }}
 QToolTip {{ background: {PANEL}; color: {TEXT}; border: 1px solid {BORDER}; }}
 QMessageBox QLabel {{ min-width: 360px; }}

@@ -68,8 +68,7 @@ class Timeline(QWidget):
         if s.has_marks:
             a, b = s.export_range()
             x0, x1 = self.x_of(a), self.x_of(b - 1)
-            band = QColor(theme.MARK_IN_OUT)
-            band.setAlpha(60)
+            band = QColor(255, 255, 255, 34)  # neutral: nothing tinted near the picture
             p.fillRect(QRectF(x0, t.top() + 1, max(2.0, x1 - x0), t.height() - 2), band)
             p.setPen(QPen(QColor(theme.MARK_IN_OUT), 2))
             if s.in_point is not None:

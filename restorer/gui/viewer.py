@@ -171,7 +171,7 @@ class Viewer(QWidget):
         p.drawImage(self.image_rect(pane), img)
         p.restore()
         if clip is None:
-            self._caption(p, pane, caption)
+            self._caption(p, self._caption_area(pane), caption)
 
     def _paint_wipe(self, p: QPainter, pane: QRectF) -> None:
         x = pane.left() + pane.width() * self.divider
@@ -183,9 +183,14 @@ class Viewer(QWidget):
         p.drawLine(QPointF(x, pane.top()), QPointF(x, pane.bottom()))
         p.setBrush(QColor(theme.PLAYHEAD))
         p.drawEllipse(QPointF(x, pane.center().y()), 5, 5)
-        self._caption(p, left, "ORIGINAL")
-        self._caption(p, QRectF(x, pane.top(), right.width(), pane.height()), "COLOUR",
-                      right_align=True)
+        area = self._caption_area(pane)
+        self._caption(p, area.intersected(left), "ORIGINAL")
+        self._caption(p, area.intersected(right), "COLOUR", right_align=True)
+
+    def _caption_area(self, pane: QRectF) -> QRectF:
+        """Captions sit in the picture's corner (or the pane's, when zoomed past it)."""
+        area = self.image_rect(pane).intersected(pane)
+        return area if area.width() > 0 and area.height() > 0 else pane
 
     def _caption(self, p: QPainter, pane: QRectF, text: str, right_align: bool = False) -> None:
         if not text or pane.width() < 80:
