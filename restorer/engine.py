@@ -83,7 +83,8 @@ class Colouriser:
 
     def __init__(self, net: nn.Module, meta: ModelMeta, device: str | torch.device = "auto",
                  batch_size: int = 8, working_size: int | None = None,
-                 on_warning: Callable[[str], None] | None = None) -> None:
+                 on_warning: Callable[[str], None] | None = None,
+                 backend: str = "torch") -> None:
         self.device = pick_device(device) if isinstance(device, str) else device
         self.net = net.to(self.device).eval()
         self.meta = meta
@@ -92,6 +93,29 @@ class Colouriser:
         self.on_warning = on_warning or (lambda msg: log.warning(msg))
         self.last_infer_ms = 0.0
         self._half = self.device.type == "cuda"
+        # The U-Net halves the size ``depth`` times, so working sizes are multiples of 2**depth.
+        self.multiple = max(8, 2 ** int(meta.arch.get("depth", 3)))
+        self.backend = "torch"
+        self._onnx = None
+        if backend not in ("auto", "torch", "onnx"):
+            raise ModelError(f"unknown backend {backend!r}; choose auto, torch or onnx")
+        if backend != "torch" and self.device.type == "cpu":
+            self._try_onnx(required=backend == "onnx")
+
+    def _try_onnx(self, required: bool) -> None:
+        from restorer import onnx_backend
+
+        if not onnx_backend.available():
+            if required:
+                raise ModelError("the onnx backend needs the onnx and onnxruntime packages")
+            return
+        try:
+            self._onnx = onnx_backend.OnnxRunner(self.net, self.multiple)
+            self.backend = "onnxruntime"
+        except Exception as exc:  # any export failure: torch still works, so say and go on
+            if required:
+                raise ModelError(f"cannot run this model with ONNX Runtime: {exc}") from exc
+            self.on_warning(f"ONNX Runtime unavailable for this model ({exc}); using torch")
 
     @classmethod
     def load(cls, path: str | os.PathLike[str] | None = None, device: str = "auto",
@@ -101,6 +125,7 @@ class Colouriser:
         if not path.exists():
             raise ModelError(f"model file not found: {path} (pass --model or set RESTORER_MODEL)")
         net, meta = load_model(path, "cpu")
+        kwargs.setdefault("backend", "auto")
         return cls(net, meta, device=device, **kwargs)  # type: ignore[arg-type]
 
     @classmethod
@@ -110,7 +135,7 @@ class Colouriser:
 
     # ------------------------------------------------------------------ stages
     def working_shape(self, height: int, width: int) -> tuple[int, int]:
-        return working_shape(height, width, self.working_size)
+        return working_shape(height, width, self.working_size, self.multiple)
 
     def to_working(self, grey: np.ndarray) -> np.ndarray:
         """Full-resolution uint8 grey to uint8 grey at the working size."""
@@ -181,7 +206,15 @@ class Colouriser:
         if len(shapes) != 1:
             return [a for g in chunk for a in self._predict_chunk([g])]
         L = GREY_TO_L[np.stack(chunk)]
-        x = torch.from_numpy(L / np.float32(L_SCALE) - np.float32(1.0))[:, None]
+        xn = (L / np.float32(L_SCALE) - np.float32(1.0))[:, None]
+        h, w = xn.shape[-2:]
+        if self._onnx is not None and self._onnx.accepts(h, w) and h * w <= MAX_TILE_PIXELS:
+            ab = np.ascontiguousarray(self._onnx(xn).transpose(0, 2, 3, 1)) * np.float32(AB_SCALE)
+            if not np.isfinite(ab).all():
+                raise ModelError(f"model {self.meta.name!r} produced non-finite colour; "
+                                 "it is corrupt")
+            return list(ab)
+        x = torch.from_numpy(xn)
         x = x.to(self.device, non_blocking=True)
         with torch.autocast(self.device.type, dtype=torch.float16, enabled=self._half):
             y = self._forward(x)

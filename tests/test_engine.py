@@ -112,3 +112,17 @@ def test_nan_weights_are_caught(tiny_net_meta) -> None:
     col = Colouriser.from_net(net, meta, device="cpu")
     with pytest.raises(ModelError, match="non-finite"):
         col.colourise(_frames(1))
+
+
+def test_onnx_backend_matches_torch(tiny_net_meta, tmp_path, monkeypatch) -> None:
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnx")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    net, meta = tiny_net_meta
+    ref = Colouriser.from_net(net, meta, device="cpu")
+    fast = Colouriser.from_net(net, meta, device="cpu", backend="onnx")
+    assert ref.backend == "torch" and fast.backend == "onnxruntime"
+    smalls = [ref.to_working(f) for f in _frames(3, 50, 70)]
+    for a, b in zip(ref.predict_ab_small(smalls), fast.predict_ab_small(smalls), strict=True):
+        np.testing.assert_allclose(a, b, atol=1e-3)
+    assert list((tmp_path / "restorer" / "onnx").glob("*.onnx"))  # exported once, cached
