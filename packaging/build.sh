@@ -51,6 +51,16 @@ if [[ -d resources/icons/hicolor ]]; then
     cp resources/icons/restorer.svg "$APP/share/icons/hicolor/scalable/apps/restorer.svg"
 fi
 
+# What went in, for the smoke tests and for whoever unpacks the folder later.
+{
+    echo "version=$("$PYTHON" -c 'import restorer; print(restorer.__version__)')"
+    echo "commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+    echo "built=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+    echo "build_seconds=$((end - start))"
+    if [[ -f restorer/gui/app.py ]]; then echo "gui=yes"; else echo "gui=no"; fi
+    if [[ -f "$APP/_internal/models/default.safetensors" ]]; then echo "model=yes"; else echo "model=no"; fi
+} > "$APP/BUILD-INFO.txt"
+
 echo "build.sh: built $EXE in $((end - start)) s; bundle $(du -sh "$APP" | cut -f1)" >&2
 
 if [[ "$SMOKE" == 0 ]]; then

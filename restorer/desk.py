@@ -67,6 +67,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     _frozen_setup()
 
     args = list(sys.argv[1:] if argv is None else argv)
+    if args == ["--version"]:
+        # What the CLI prints, without importing torch and every sub-command first (seconds in a
+        # frozen app).
+        from restorer import __version__
+
+        print(f"restorer {__version__}")
+        return 0
     if _wants_gui(args):
         return _start_gui(args[1:] if args and args[0] == "gui" else args)
 

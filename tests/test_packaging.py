@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import configparser
 import os
+import shutil
 import struct
 import subprocess
 import sys
@@ -42,7 +43,10 @@ class _Recorder:
             # What imageio-ffmpeg's hook adds: the spec must drop it (the app uses its own copy).
             self.datas = [("imageio_ffmpeg/binaries/ffmpeg-linux", "/x/ffmpeg-linux", "DATA"),
                           ("restorer/some.json", "/x/some.json", "DATA")]
-            self.binaries = [("libfoo.so", "/x/libfoo.so", "BINARY")]
+            self.binaries = [("libfoo.so", "/x/libfoo.so", "BINARY"),
+                             ("torch/bin/test_jit", "/x/test_jit", "BINARY"),
+                             ("torch/bin/torch_shm_manager", "/x/torch_shm_manager", "BINARY")]
+            self.datas.append(("torch/test/test_api", "/x/test_api", "DATA"))
 
 
 def _run_spec(workpath: Path, model: Path | None, monkeypatch) -> dict[str, _Recorder]:
@@ -93,6 +97,10 @@ def test_spec_bundles_model_resources_and_ffmpeg(tmp_path, tiny_model_file, monk
     assert not [e for e in a.datas if e[0].startswith("imageio_ffmpeg/binaries")]
     assert ("restorer/some.json", "/x/some.json", "DATA") in a.datas
     assert ("libfoo.so", "/x/libfoo.so", "BINARY") in a.binaries
+    # torch's C++ test programs go too, but not the shared-memory manager DataLoader workers use.
+    dests = [e[0] for e in a.binaries + a.datas]
+    assert "torch/bin/test_jit" not in dests and "torch/test/test_api" not in dests
+    assert "torch/bin/torch_shm_manager" in dests
 
     # The entry point is restorer.desk, through a launcher outside the package.
     (script,) = a.args[0]
@@ -158,6 +166,10 @@ def test_desktop_entry():
     assert mimes[-1] == ""
     assert {"video/mp4", "video/x-matroska", "video/quicktime"} <= set(mimes)
     assert all(m.startswith("video/") for m in mimes[:-1])
+    validate = shutil.which("desktop-file-validate")  # Debian: desktop-file-utils
+    if validate:
+        r = subprocess.run([validate, str(DESKTOP)], capture_output=True, text=True)
+        assert r.returncode == 0 and "error" not in r.stdout, r.stdout + r.stderr
 
 
 def _png_size(path: Path) -> tuple[int, int]:
@@ -179,14 +191,28 @@ def test_icon_set():
 
 
 def test_desk_cli_path_does_not_import_qt():
+    """The whole CLI parser (every sub-command module, the GUI's included) loads without Qt."""
     code = ("import sys\nfrom restorer.desk import main\n"
-            "try:\n    main(['--version'])\nexcept SystemExit as e:\n    assert e.code == 0\n"
+            "try:\n    main(['colourize', '--help'])\n"
+            "except SystemExit as e:\n    assert e.code == 0, e.code\n"
             "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('PySide6', 'shiboken6'))\n"
             "assert not bad, bad\n")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                        cwd=REPO, timeout=120)
     assert r.returncode == 0, r.stderr
-    assert r.stdout.strip() == f"restorer {restorer.__version__}"
+    assert "--output" in r.stdout
+
+
+def test_desk_version_matches_cli(capsys):
+    from restorer import desk
+    from restorer.cli import main as cli_main
+
+    assert desk.main(["--version"]) == 0
+    fast = capsys.readouterr().out
+    with pytest.raises(SystemExit) as exc:
+        cli_main(["--version"])
+    assert exc.value.code == 0
+    assert fast == capsys.readouterr().out == f"restorer {restorer.__version__}\n"
 
 
 def _fake_gui_app(monkeypatch, module) -> None:
@@ -219,6 +245,8 @@ def test_desk_dispatch(tmp_path, monkeypatch, takes_argv):
             seen.append(sys.argv[1:])
             return 0
     fake.main = gui_main
+    # restorer.gui.launch (the CLI's ``gui`` sub-command) takes its options from the app module.
+    fake.add_arguments = lambda p: p.add_argument("episode", nargs="?")
     _fake_gui_app(monkeypatch, fake)
     monkeypatch.setattr(sys, "argv", ["restorer-desk"])
     clip = tmp_path / "episode.mp4"
@@ -231,8 +259,9 @@ def test_desk_dispatch(tmp_path, monkeypatch, takes_argv):
     assert seen == [[], [], ["--x"], [str(clip)]]
 
     seen.clear()
+    assert desk.main(["--version"]) == 0
     with pytest.raises(SystemExit) as exc:
-        desk.main(["--version"])
+        desk.main(["doctor", "--help"])
     assert exc.value.code == 0
     assert desk.main(["colourize", str(tmp_path / "missing.mp4"), "-o",
                       str(tmp_path / "out.mp4")]) == 1
@@ -253,10 +282,25 @@ frozen = pytest.mark.skipif(not FROZEN.is_file(),
                             reason="no build: run packaging/build.sh to make dist/restorer-desk")
 
 
-def _run_frozen(*args: str, timeout: float = 240) -> subprocess.CompletedProcess:
+def _build_info() -> dict[str, str]:
+    """dist/restorer-desk/BUILD-INFO.txt, written by packaging/build.sh."""
+    f = APP / "BUILD-INFO.txt"
+    if not f.is_file():
+        return {}
+    pairs = (line.partition("=") for line in f.read_text().splitlines())
+    return {k.strip(): v.strip() for k, _, v in pairs}
+
+
+def _run_frozen(*args: str, timeout: float = 240, home: Path | None = None
+                ) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items()
            if k not in ("RESTORER_MODEL", "PYTHONPATH", "PYTHONHOME", "IMAGEIO_FFMPEG_EXE")}
     env["QT_QPA_PLATFORM"] = "offscreen"
+    if home is not None:  # keep the GUI's settings and logs out of the real home
+        env["HOME"] = str(home)
+        for var, sub in (("XDG_CONFIG_HOME", ".config"), ("XDG_CACHE_HOME", ".cache"),
+                         ("XDG_STATE_HOME", ".local/state"), ("XDG_DATA_HOME", ".local/share")):
+            env[var] = str(home / sub)
     return subprocess.run([str(FROZEN), *args], capture_output=True, text=True, env=env,
                           timeout=timeout, cwd=REPO)
 
@@ -293,3 +337,19 @@ def test_frozen_colourize_demo(tmp_path, tiny_model_file):
     assert dst.fps == src.fps
     assert (dst.width, dst.height) == (src.width, src.height)
     assert len(dst.audio) == len(src.audio)
+
+
+@frozen
+def test_frozen_gui_starts_headless(tmp_path, tiny_model_file):
+    """The packaged desk opens the demo clip offscreen, previews a frame, saves a grab, quits."""
+    if _build_info().get("gui") == "no":
+        pytest.skip("this build was made before restorer/gui/app.py existed")
+    shot = tmp_path / "desk.png"
+    args = [str(DEMO), "--screenshot", str(shot), "--size", "960x600"]
+    if not (APP / "_internal" / "models" / "default.safetensors").is_file():
+        args += ["--model", str(tiny_model_file)]
+    r = _run_frozen(*args, timeout=280, home=tmp_path / "home")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "screenshot saved" in r.stdout, r.stdout + r.stderr
+    w, h = _png_size(shot)
+    assert w >= 480 and h >= 300

@@ -450,7 +450,8 @@ class MainWindow(QMainWindow):
                 raise ModelError("no model is loaded; open one with File > Open model")
             return None  # render() loads the model file itself
         return Colouriser(copy.deepcopy(col.net), col.meta, device=col.device,
-                          batch_size=col.batch_size)
+                          batch_size=col.batch_size,
+                          backend="auto" if col.backend == "onnxruntime" else "torch")
 
     # ================================================================== episodes
     def open_episode_dialog(self) -> None:
