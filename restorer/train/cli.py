@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -20,7 +21,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("dataset", type=Path, help="dataset folder")
     p.add_argument("-o", "--output", type=Path, required=True, help="model file (.safetensors)")
     p.add_argument("--minutes", type=float, default=None,
-                   help="wall-clock budget; ends with the best checkpoint (default: --steps)")
+                   help="wall-clock budget of the whole run (time before a --resume counts); "
+                        "ends with the best checkpoint (default: only --steps)")
     p.add_argument("--steps", type=int, default=d.steps, help=f"step limit (default {d.steps})")
     p.add_argument("--gan", action="store_true",
                    help="conditional GAN (PatchGAN discriminator) on top of the pixel loss")
@@ -48,6 +50,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--select-by", choices=["delta_e", "l1"], default=d.select_by)
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
+    p.add_argument("--threads", type=int, default=0,
+                   help="CPU threads for torch (default: torch's choice; 1 on a busy machine)")
     p.add_argument("--no-amp", action="store_true", help="full precision on CUDA")
     p.add_argument("--name", default="", help="model name saved in the file")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -63,7 +67,8 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         colourfulness_weight=args.colourfulness, gan=args.gan, gan_weight=args.gan_weight,
         augment=not args.no_augment, num_workers=args.workers, val_every=args.val_every,
         val_frames=args.val_frames, select_by=args.select_by, seed=args.seed,
-        device=args.device, amp=not args.no_amp, init=str(args.init) if args.init else None,
+        device=args.device, threads=args.threads, amp=not args.no_amp,
+        init=str(args.init) if args.init else None,
         resume=args.resume, name=args.name,
         command="restorer " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
     )
@@ -73,5 +78,6 @@ def run(args: argparse.Namespace) -> int:
     from restorer.train.loop import train
 
     result = train(config_from_args(args), progress=not args.quiet)
-    print(f"restorer: {result.summary()}", file=sys.stderr)
+    if os.environ.get("RANK", "0") == "0":  # under torchrun, rank 0 speaks for all
+        print(f"restorer: {result.summary()}", file=sys.stderr)
     return 0

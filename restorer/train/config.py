@@ -52,6 +52,7 @@ class TrainConfig:
     # run
     seed: int = 0
     device: str = "auto"
+    threads: int = 0               # CPU threads for torch (0: torch's default)
     amp: bool = True               # mixed precision, CUDA only
     init: str | None = None        # fine-tune from this model file
     resume: bool = False

@@ -159,6 +159,29 @@ def load_state(path: Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
     return meta, tensors
 
 
+def restore_state(path: Path, model: nn.Module, opt: torch.optim.Optimizer,
+                  disc: nn.Module | None, opt_d: torch.optim.Optimizer | None,
+                  scaler: torch.amp.GradScaler) -> dict[str, Any]:
+    """Load a state file into fresh model(s)/optimiser(s); returns its JSON part (step, ...)."""
+    meta, tensors = load_state(path)
+    try:
+        _unwrap(model).load_state_dict(_sub(tensors, "model"))
+        opt.load_state_dict(_unflatten_optim(meta["opt"], tensors))
+        if disc is not None and opt_d is not None:
+            if "opt_d" not in meta:
+                raise ModelError("the saved state has no discriminator; resume without --gan")
+            _unwrap(disc).load_state_dict(_sub(tensors, "disc"))
+            opt_d.load_state_dict(_unflatten_optim(meta["opt_d"], tensors))
+    except (RuntimeError, KeyError, ValueError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelError(f"{path.name} does not match this run's network or settings: "
+                         f"{first}") from exc
+    if meta.get("scaler"):
+        scaler.load_state_dict(meta["scaler"])
+    torch.set_rng_state(tensors["rng.torch"])
+    return meta
+
+
 def _sub(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
     n = len(prefix) + 1
     return {k[n:]: v for k, v in tensors.items() if k.startswith(prefix + ".")}
@@ -182,14 +205,13 @@ def validate(model: nn.Module, val: ColourDataset, device: torch.device, max_fra
         L = (x + 1.0) * L_SCALE
         rgb_p = _to_rgb8(torch.cat([L, pred * AB_SCALE], 1))
         rgb_t = _to_rgb8(torch.cat([L, y * AB_SCALE], 1))
-        for p, t in zip(rgb_p, rgb_t, strict=True):
+        for k, (p, t) in enumerate(zip(rgb_p, rgb_t, strict=True)):
             de.append(delta_e2000(p, t))
             ps.append(min(psnr(p, t), 99.0))
             cf_p.append(colourfulness(p))
             cf_t.append(colourfulness(t))
-            if len(grid) < 4:
-                g = np.repeat(((L[len(grid) % len(L), 0] / 100.0 * 255).clamp(0, 255)
-                               .byte().cpu().numpy())[..., None], 3, -1)
+            if len(grid) < 4:  # grey input | prediction | truth
+                g = _to_rgb8(torch.cat([L[k: k + 1], torch.zeros_like(pred[k: k + 1])], 1))[0]
                 grid.append(np.concatenate([g, p, t], 1))
     model.train()
     if grid_path is not None and grid:
@@ -239,6 +261,8 @@ def train(cfg: TrainConfig, progress: bool = True,
     cfg.validate()
     rank, world, device = _setup_distributed(cfg)
     master = rank == 0
+    if cfg.threads > 0:
+        torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed + rank)
     use_amp = cfg.amp and device.type == "cuda"
     out = Path(cfg.out)
@@ -282,17 +306,7 @@ def train(cfg: TrainConfig, progress: bool = True,
     best: dict[str, float] = {}
     history: list[dict[str, float]] = []
     if cfg.resume:
-        meta, tensors = load_state(state_path(out))
-        _unwrap(model).load_state_dict(_sub(tensors, "model"))
-        opt.load_state_dict(_unflatten_optim(meta["opt"], tensors))
-        if disc is not None and opt_d is not None:
-            if "opt_d" not in meta:
-                raise ModelError("the saved state has no discriminator; resume without --gan")
-            disc.load_state_dict(_sub(tensors, "disc"))
-            opt_d.load_state_dict(_unflatten_optim(meta["opt_d"], tensors))
-        if meta.get("scaler"):
-            scaler.load_state_dict(meta["scaler"])
-        torch.set_rng_state(tensors["rng.torch"])
+        meta = restore_state(state_path(out), model, opt, disc, opt_d, scaler)
         step, best = int(meta["step"]), dict(meta["best"])
         elapsed_before, history = float(meta["elapsed"]), list(meta["history"])
     if world > 1:
@@ -306,8 +320,9 @@ def train(cfg: TrainConfig, progress: bool = True,
     bar = None
     if master and progress:
         from tqdm import tqdm
-        bar = tqdm(total=cfg.steps, initial=step, unit="step", dynamic_ncols=True,
-                   desc="training")
+        # With a time budget the step limit is only a cap; the postfix shows the time left.
+        bar = tqdm(total=None if budget else cfg.steps, initial=step, unit="step",
+                   dynamic_ncols=True, desc="training")
 
     def save_best(figures: dict[str, float]) -> None:
         meta = _model_meta(cfg, manifest, figures, step, time.perf_counter() - t_start
@@ -372,11 +387,11 @@ def train(cfg: TrainConfig, progress: bool = True,
         pred = pred.float()
         weight = rebalance(y) if rebalance is not None else None
         loss = pixel_loss(pred, y, cfg.loss, cfg.huber_delta, weight)
-        losses = {"pix": float(loss)}
+        losses = {"pix": loss.item()}
         if cfg.colourfulness_weight > 0:
             c_loss = colourfulness_loss(pred, y)
             loss = loss + cfg.colourfulness_weight * c_loss
-            losses["colour"] = float(c_loss)
+            losses["colour"] = c_loss.item()
 
         if disc is not None and opt_d is not None:
             # Discriminator: real (L, ab) pairs vs generated ones, in one forward pass.
@@ -394,7 +409,7 @@ def train(cfg: TrainConfig, progress: bool = True,
                 g_logits = disc(torch.cat([x, pred], 1))
             g_adv = gan_loss(g_logits, True)
             loss = loss + cfg.gan_weight * g_adv
-            losses.update(d=float(d_loss), adv=float(g_adv))
+            losses.update(d=d_loss.item(), adv=g_adv.item())
 
         opt.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
@@ -405,7 +420,7 @@ def train(cfg: TrainConfig, progress: bool = True,
         scaler.update()
         step += 1
         samples += x.shape[0] * world
-        losses["loss"] = float(loss)
+        losses["loss"] = loss.item()
         if on_step is not None:
             on_step(step, losses)
         if bar is not None:
