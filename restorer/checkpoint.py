@@ -21,6 +21,7 @@ from torch import nn
 
 from restorer import __version__
 from restorer.errors import ModelError
+from restorer.fsutil import set_default_mode
 from restorer.nets import build_net
 
 META_KEY = "restorer"
@@ -68,6 +69,7 @@ def save_tensors(path: str | os.PathLike[str], tensors: dict[str, torch.Tensor],
     try:
         save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(tmp),
                   metadata=metadata)
+        set_default_mode(tmp)  # safetensors writes its files private (0600)
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)

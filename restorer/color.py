@@ -111,7 +111,8 @@ def lab_to_rgb_t(lab: torch.Tensor, clip: bool = True) -> torch.Tensor:
     xyz = torch.where(f**3 > _EPS, f**3, (116.0 * f - 16.0) / _KAPPA)
     xyz = xyz * _T_WHITE.to(lab)[:, None, None]
     lin = torch.einsum("ij,...jhw->...ihw", _T_XYZ2RGB.to(lab), xyz).clamp(min=0)
-    rgb = torch.where(lin > 0.0031308, 1.055 * lin.clamp(min=1e-8) ** (1 / 2.4) - 0.055, 12.92 * lin)
+    rgb = torch.where(lin > 0.0031308, 1.055 * lin.clamp(min=1e-8) ** (1 / 2.4) - 0.055,
+                      12.92 * lin)
     return rgb.clamp(0.0, 1.0) if clip else rgb
 
 
@@ -194,7 +195,8 @@ def merge_L_ab(L: np.ndarray, ab: np.ndarray, chroma: float = 1.0) -> np.ndarray
     if L.shape != ab.shape[:-1] or ab.shape[-1] != 2:
         raise ValueError(f"L {tuple(L.shape)} and ab {tuple(ab.shape)} do not match")
     ab = ab.astype(np.float32, copy=False)
-    lab = cv2.merge([L.astype(np.float32, copy=False), apply_chroma(ab, chroma) if chroma != 1 else ab])
+    lab = cv2.merge([L.astype(np.float32, copy=False),
+                     apply_chroma(ab, chroma) if chroma != 1 else ab])
     rgb = cv2.cvtColor(lab, cv2.COLOR_Lab2RGB)
     # OpenCV clips out-of-gamut results to [0, 1], which shifts their lightness; every such pixel
     # has a channel at exactly 0 or 1, so that finds them cheaply (true black/white ones too,

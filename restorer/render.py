@@ -92,7 +92,8 @@ def source_notes(info: VideoInfo) -> list[str]:
     notes = []
     if info.vfr:
         notes.append("irregular frame timing (variable frame rate, or a truncated file): "
-                     f"resampled to a constant {float(info.fps):.3f} fps, {info.frame_count} frames")
+                     f"resampled to a constant {float(info.fps):.3f} fps, "
+                     f"{info.frame_count} frames")
     if info.bit_depth > 8:
         notes.append(f"{info.bit_depth}-bit source ({info.pix_fmt}): processed at 8 bits per pixel")
     if len(info.audio) > 1:
@@ -240,10 +241,10 @@ def render(job: RenderJob, cancel: CancelFlag = None, colouriser: Colouriser | N
                            notes=notes)
         reader.join()
         if reader.reader.shortfall > 0 or done < total:
+            why = reader.reader.errors.splitlines()[-1] if reader.reader.errors else "eof"
             raise MediaError(
                 f"{info.path.name} ended at frame {start + done} of {end}: the file is truncated "
-                f"or damaged ({reader.reader.errors.splitlines()[-1] if reader.reader.errors else 'eof'}"
-                f"); render a shorter range with --end {start + done}"
+                f"or damaged ({why}); render a shorter range with --end {start + done}"
             )
         to_write.put(None)
         wthread.join()
@@ -282,8 +283,8 @@ def render(job: RenderJob, cancel: CancelFlag = None, colouriser: Colouriser | N
 
 def run(job: RenderJob, cancel: CancelFlag = None, colouriser: Colouriser | None = None) -> Path:
     """Run a job to completion and return the output path."""
-    last: Progress | None = None
-    for last in render(job, cancel, colouriser):
-        pass
-    assert last is not None and last.output is not None
-    return last.output
+    events = list(render(job, cancel, colouriser))
+    out = events[-1].output if events else None
+    if out is None:
+        raise OutputError(f"export of {job.src} ended without an output")
+    return out

@@ -44,7 +44,7 @@ def _bad_inputs(tmp: Path, clip: Path) -> dict[str, Path]:
     empty = tmp / "empty.y4m"
     empty.write_bytes(b"YUV4MPEG2 W64 H48 F25:1 Ip A1:1 C420jpeg\n")
     audio = tmp / "audio.m4a"
-    from conftest import FFMPEG
+    from clips import FFMPEG
 
     subprocess.run([FFMPEG, "-v", "error", "-f", "lavfi", "-i", "sine=duration=0.3", str(audio)],
                    check=True)

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from clips import FFMPEG
 from skimage import color as skcolor
 
 import restorer.media.writer as writer_mod
-from conftest import FFMPEG
 from restorer.errors import Cancelled, MediaError, ModelError, OutputError
 from restorer.media import FrameReader, probe
 from restorer.render import RenderJob, render, run
@@ -142,7 +142,8 @@ def test_bad_model_files(grey_clip, tmp_path, tiny_model_file, kind):
 
         meta = read_meta(tiny_model_file)
         meta.arch = {"arch": "unet", "base": 8, "depth": 2}
-        save_file(load_file(str(tiny_model_file)), str(model), metadata={"restorer": meta.to_json()})
+        save_file(load_file(str(tiny_model_file)), str(model),
+                  metadata={"restorer": meta.to_json()})
     with pytest.raises(ModelError):
         run(RenderJob(grey_clip, tmp_path / "o.mp4", model=model, device="cpu"))
     assert not (tmp_path / "o.mp4").exists()

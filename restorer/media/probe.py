@@ -84,7 +84,8 @@ class VideoInfo:
     def describe(self) -> str:
         rate = f"{self.fps.numerator}/{self.fps.denominator}" if self.fps.denominator != 1 \
             else str(self.fps.numerator)
-        return (f"{self.path.name}: {self.width}x{self.height}, {rate} fps, {self.frame_count} frames, "
+        return (f"{self.path.name}: {self.width}x{self.height}, {rate} fps, "
+                f"{self.frame_count} frames, "
                 f"{self.pix_fmt}, {len(self.audio)} audio stream(s)")
 
 
@@ -128,7 +129,8 @@ def _colour_tags(detail: str) -> ColourTags:
         rng = "pc"
     matrix = primaries = transfer = None
     for p in inside:
-        if p in ("tv", "pc", "progressive", "top first", "bottom first", "top coded first (swapped)"):
+        if p in ("tv", "pc", "progressive", "top first", "bottom first",
+                 "top coded first (swapped)"):
             continue
         trio = p.split("/")
         if re.match(r"^(bt|smpte|fcc|ycgco|gbr|unknown|chroma)", trio[0]):

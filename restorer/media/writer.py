@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from restorer.errors import OutputError
+from restorer.fsutil import set_default_mode
 from restorer.media.probe import ColourTags, VideoInfo, ffmpeg_exe
 
 CODECS = ("h264", "prores", "ffv1")
@@ -81,7 +82,8 @@ def _video_args(codec: str, crf: int | None, w: int, h: int, tags: ColourTags
     if pix != "gbrp":
         m = tags.matrix or "bt709"
         rng = tags.range or "tv"
-        args = ["-vf", f"scale=out_color_matrix={m}:out_range={'full' if rng == 'pc' else 'limited'}"
+        out_range = "full" if rng == "pc" else "limited"
+        args = ["-vf", f"scale=out_color_matrix={m}:out_range={out_range}"
                 ":flags=bicubic+accurate_rnd+full_chroma_int", *args,
                 "-colorspace", m, "-color_range", rng]
         if tags.primaries:
@@ -129,7 +131,7 @@ class VideoWriter:
         check_destination(self.dst, sources, overwrite)
         self.width, self.height, self.fps = width, height, Fraction(fps)
         tags = colour if colour and colour.matrix else default_colour(height)
-        if colour and colour.range and not (tags is colour):
+        if colour and colour.range and tags is not colour:
             tags = ColourTags(colour.range, tags.matrix, tags.primaries, tags.transfer)
         vargs, pix = _video_args(codec, crf, width, height, tags)
         try:
@@ -138,6 +140,7 @@ class VideoWriter:
             raise OutputError(f"cannot write to folder {self.dst.parent}: {exc.strerror}") from exc
         os.close(fd)
         self.tmp = Path(tmp)
+        set_default_mode(self.tmp)
         rate = f"{self.fps.numerator}/{self.fps.denominator}"
         cmd = [ffmpeg_exe(), "-hide_banner", "-v", "error", "-y",
                "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}",

@@ -39,7 +39,8 @@ class UNet(nn.Module):
         self.inc = _block(in_ch, widths[0])
         self.downs = nn.ModuleList(_block(widths[i], widths[i + 1]) for i in range(depth))
         self.ups = nn.ModuleList(
-            nn.ConvTranspose2d(widths[i + 1], widths[i], 2, stride=2) for i in reversed(range(depth))
+            nn.ConvTranspose2d(widths[i + 1], widths[i], 2, stride=2)
+            for i in reversed(range(depth))
         )
         self.up_blocks = nn.ModuleList(
             _block(widths[i] * 2, widths[i]) for i in reversed(range(depth))

@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from conftest import make_clip
+from clips import make_clip
 
 from restorer.cli import main
 from restorer.data import BuildOptions, ColourDataset, FrameStore, build_dataset, read_manifest

@@ -63,7 +63,7 @@ def test_probe_bad_inputs(tmp_path: Path, make, message: str) -> None:
 def test_probe_audio_only(tmp_path: Path) -> None:
     import subprocess
 
-    from conftest import FFMPEG
+    from clips import FFMPEG
 
     path = tmp_path / "sound.m4a"
     subprocess.run([FFMPEG, "-v", "error", "-f", "lavfi", "-i", "sine=duration=0.5", str(path)],

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import make_clip
+from clips import make_clip
 from safetensors.torch import load_file
 
 from restorer.checkpoint import load_model
