@@ -6,6 +6,7 @@ Widgets write to the plain :class:`~restorer.gui.state.ViewState` and follow its
 from __future__ import annotations
 
 import html
+from pathlib import Path
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
@@ -34,6 +35,11 @@ def _slider_row(slider: QSlider, spin: QSpinBox) -> QWidget:
     lay.addWidget(spin)
     return row
 
+
+
+# Friendlier names for the validation figures a model file carries ("" hides one).
+_METRIC_LABELS = {"val_delta_e": "Val. ΔE2000", "val_psnr": "Val. PSNR (dB)",
+                  "val_colourfulness_ratio": "Colourfulness", "val_l1": ""}
 
 class ControlsPanel(QWidget):
     """Right-hand panel of the desk."""
@@ -143,18 +149,25 @@ class ControlsPanel(QWidget):
         rows = []
         if meta.description:
             rows.append(f"<p>{e(meta.description)}</p>")
-        arch = meta.arch if isinstance(meta.arch, dict) else {}
-        arch_text = ", ".join(f"{k} {v}" for k, v in arch.items())
+        arch = dict(meta.arch) if isinstance(meta.arch, dict) else {}
+        name = arch.pop("arch", "?")
+        arch.pop("in_ch", None)
+        arch.pop("out_ch", None)
+        arch_text = " ".join([{"unet": "U-Net"}.get(str(name), str(name)),
+                              *(f"{k} {v}" for k, v in arch.items())])
         facts = [("Network", arch_text), ("Trained at", f"{meta.working_size} px"),
                  ("Device", device)]
-        data = meta.training.get("data") if isinstance(meta.training, dict) else None
+        training = meta.training if isinstance(meta.training, dict) else {}
+        data = training.get("sources") or training.get("data")
         if data:
             facts.append(("Training data", ", ".join(map(str, data))
                           if isinstance(data, list) else str(data)))
         for k, v in list((meta.metrics or {}).items())[:6]:
-            facts.append((str(k), f"{v:.3g}" if isinstance(v, float) else str(v)))
+            label = _METRIC_LABELS.get(str(k), str(k).replace("_", " "))
+            if label:
+                facts.append((label, f"{v:.3g}" if isinstance(v, float) else str(v)))
         if path:
-            facts.append(("File", path))
+            facts.append(("File", Path(path).name))
         rows.append("<table cellspacing='0' cellpadding='1'>" + "".join(
             f"<tr><td style='color:#8c8c8c; padding-right:8px'>{e(k)}</td><td>{e(str(v))}</td>"
             "</tr>" for k, v in facts if v) + "</table>")
