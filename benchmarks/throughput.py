@@ -83,11 +83,8 @@ def bench_model(col: Colouriser, clip: Path, frames: int = 64) -> float:
 
 
 def bench_end_to_end(col: Colouriser, clip: Path, out: Path) -> float:
-    last = None
-    for last in render(RenderJob(clip, out, overwrite=True), colouriser=col):
-        pass
-    assert last is not None
-    return last.total / (last.total / last.fps) if last.fps else 0.0
+    events = list(render(RenderJob(clip, out, overwrite=True), colouriser=col))
+    return events[-1].fps
 
 
 def bench_preview(col: Colouriser, clip: Path, samples: int = 9) -> tuple[float, float]:
@@ -107,12 +104,16 @@ def bench_preview(col: Colouriser, clip: Path, samples: int = 9) -> tuple[float,
 
 
 def peak_rss_of_render(clip: Path, model: str | None, device: str) -> float:
-    """Peak RSS (MB) of a separate process rendering ``clip`` end to end."""
-    code = (
-        "import sys, resource; sys.path.insert(0, %r)\n"
+    """Peak RSS (MB) of a separate process rendering ``clip`` end to end.
+
+    Read from the child's own VmHWM: ru_maxrss would carry this (large) parent's high-water mark
+    across fork and exec.
+    """
+    code = (  # noqa: UP031 (a script with %r-quoted literals reads clearest)
+        "import sys; sys.path.insert(0, %r)\n"
         "from restorer.render import RenderJob, run\n"
         "run(RenderJob(%r, %r, model=%r, device=%r, overwrite=True))\n"
-        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
+        "print([l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM')][0])\n"
     ) % (str(ROOT), str(clip), str(clip.with_suffix(".out.mp4")), model, device)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return int(out.stdout.strip().splitlines()[-1]) / 1024
@@ -127,7 +128,8 @@ def main() -> None:
     ap.add_argument("--size", type=int, default=None, help="working short side")
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--memory-seconds", type=float, nargs=2, default=None, metavar=("SHORT", "LONG"))
+    ap.add_argument("--memory-seconds", type=float, nargs=2, default=None,
+                    metavar=("SHORT", "LONG"))
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
 

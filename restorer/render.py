@@ -21,6 +21,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from restorer.engine import Colouriser
@@ -205,6 +206,10 @@ def render(job: RenderJob, cancel: CancelFlag = None, colouriser: Colouriser | N
     wthread = _Writer(writer, to_write)
     pool = ThreadPoolExecutor(max_workers=max(1, min(4, (os.cpu_count() or 2))),
                               thread_name_prefix="restorer-post")
+    # The post-processing pool already runs one frame per core; OpenCV's own threads inside
+    # each call would only oversubscribe them.
+    cv_threads = cv2.getNumThreads()
+    cv2.setNumThreads(1)
     reader.start()
     wthread.start()
     done = 0
@@ -279,6 +284,7 @@ def render(job: RenderJob, cancel: CancelFlag = None, colouriser: Colouriser | N
                 pass
             reader.join(timeout=0.05)
         pool.shutdown(wait=True, cancel_futures=True)
+        cv2.setNumThreads(cv_threads)
 
 
 def run(job: RenderJob, cancel: CancelFlag = None, colouriser: Colouriser | None = None) -> Path:
