@@ -181,9 +181,27 @@ def test_warp_error_skips_cuts() -> None:
     assert warp_error(greys, abs_) == pytest.approx(0.0, abs=1e-4)
 
 
-def test_render_with_stabilisation(tmp_path: Path, tiny_colouriser) -> None:
+def test_render_with_stabilisation(tmp_path: Path, tiny_net_meta) -> None:
     """Export streams through the stabiliser: same frame count, L kept, steadier colour."""
+    import torch
+
+    from restorer.engine import Colouriser
     from restorer.render import RenderJob, run
+
+    class Flickery(torch.nn.Module):
+        """A flickering network: the random net's colour, scaled into gamut (at the gamut edge,
+        fitting would clamp every frame alike), plus fresh noise on every call."""
+
+        def __init__(self, net: torch.nn.Module) -> None:
+            super().__init__()
+            self.net = net
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            smooth = torch.nn.functional.avg_pool2d(torch.randn_like(x[:, :1]), 5, 1, 2)
+            return self.net(x) * 0.2 + 0.3 * smooth.repeat(1, 2, 1, 1)
+
+    net, meta = tiny_net_meta
+    tiny_colouriser = Colouriser.from_net(Flickery(net), meta, device="cpu", batch_size=4)
 
     clip, _ = _static_colour_clip(tmp_path / "static.mkv", frames=16)
     outs = {}
@@ -200,4 +218,4 @@ def test_render_with_stabilisation(tmp_path: Path, tiny_colouriser) -> None:
                  for g in src]
         assert max(np.abs(a - b).mean() for a, b in zip(L, src_L, strict=True)) < 1.5, s
     std = {s: _temporal_std([rgb8_to_lab(f)[..., 1:] for f in fr]) for s, fr in outs.items()}
-    assert std[0.9] < std[0.0]
+    assert std[0.9] < 0.7 * std[0.0], std
