@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 # Qt must be told before PySide6 is first imported anywhere in the session: CI has no display.
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+# ONNX exports of the tests' throwaway models must not pile up in the user's real cache.
+os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="restorer-test-cache-")
 
 import pytest  # noqa: E402
 import torch  # noqa: E402

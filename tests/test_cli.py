@@ -89,7 +89,7 @@ def test_ctrl_c_mid_export(clip_factory, tmp_path: Path, tiny_model_file: Path) 
     proc = subprocess.Popen(
         [sys.executable, "-m", "restorer.cli", "colourize", str(src), "-o", str(out),
          "--model", str(tiny_model_file), "--batch", "1", "--size", "240"],
-        stderr=subprocess.PIPE)
+        stderr=subprocess.PIPE, start_new_session=True)
     assert proc.stderr is not None
     fd = proc.stderr.fileno()
     os.set_blocking(fd, False)
@@ -101,8 +101,11 @@ def test_ctrl_c_mid_export(clip_factory, tmp_path: Path, tiny_model_file: Path) 
         except BlockingIOError:
             time.sleep(0.05)
     assert proc.poll() is None, "export finished before it could be interrupted"
-    proc.send_signal(signal.SIGINT)
-    assert proc.wait(timeout=30) == 130
+    os.killpg(proc.pid, signal.SIGINT)  # as a terminal's Ctrl-C: the whole process group
+    rc = proc.wait(timeout=30)
+    os.set_blocking(fd, True)
+    seen += proc.stderr.read()
+    assert rc == 130, seen.decode("utf-8", "replace")[-800:]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["long.mp4", "tiny.safetensors"]
 
 

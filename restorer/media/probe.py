@@ -97,7 +97,9 @@ _FRAME_RE = re.compile(r"frame=\s*(\d+)")
 
 
 def _run(args: list[str], timeout: float = 600) -> subprocess.CompletedProcess[bytes]:
+    # A session of its own: a terminal Ctrl-C reaches only us, and we stop ffmpeg cleanly.
     return subprocess.run([ffmpeg_exe(), "-hide_banner", *args], capture_output=True,
+                          start_new_session=True,
                           timeout=timeout, check=False)
 
 

@@ -61,7 +61,9 @@ class FrameReader:
                "-threads", str(threads), *_seek_args(info, start), "-i", str(info.path),
                "-map", "0:v:0", *_filters(info, size), "-frames:v", str(end - start),
                "-f", "rawvideo", "-pix_fmt", "rgb24" if mode == "rgb" else "gray", "-"]
+        # Own session: a terminal Ctrl-C must reach Python (which cleans up), not kill ffmpeg.
         self._proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                      start_new_session=True,
                                       stdin=subprocess.DEVNULL)
         self._err = bytearray()
         # Drain stderr in the background so a chatty decoder can never block on a full pipe.

@@ -173,7 +173,9 @@ class VideoWriter:
         self._done = False
         self._err = bytearray()
         try:
+            # Own session: a terminal Ctrl-C reaches Python, which then aborts this cleanly.
             self._proc = spawn(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                               start_new_session=True,
                                stderr=subprocess.PIPE)
         except OSError as exc:
             self.tmp.unlink(missing_ok=True)
