@@ -155,11 +155,11 @@ def _run_doctor(args: argparse.Namespace) -> int:
     first = subprocess.run([exe, "-version"], capture_output=True, text=True).stdout.splitlines()
     print(f"ffmpeg   {exe}\n         {first[0] if first else 'unknown version'}")
     print(f"qt       QT_QPA_PLATFORM={os.environ.get('QT_QPA_PLATFORM', '(default)')}")
-    try:
-        import PySide6
+    from importlib.metadata import PackageNotFoundError, version
 
-        print(f"pyside6  {PySide6.__version__}")
-    except ImportError:
+    try:  # the version only: importing Qt is the GUI's business
+        print(f"pyside6  {version('PySide6-Essentials')}")
+    except PackageNotFoundError:
         print("pyside6  not installed (the GUI will not start)")
     path = args.model or default_model_path()
     try:

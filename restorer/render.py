@@ -24,6 +24,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from restorer.cancel import CancelFlag, is_cancelled
 from restorer.engine import Colouriser
 from restorer.errors import Cancelled, MediaError, OutputError, RestorerError
 from restorer.media import FrameReader, VideoInfo, VideoWriter, looks_colour, probe
@@ -31,7 +32,6 @@ from restorer.media.writer import check_destination
 
 log = logging.getLogger(__name__)
 
-CancelFlag = threading.Event | Callable[[], bool] | None
 
 
 @dataclass
@@ -78,14 +78,6 @@ class Progress:
     @property
     def fraction(self) -> float:
         return self.done / self.total if self.total else 0.0
-
-
-def _is_cancelled(cancel: CancelFlag) -> bool:
-    if cancel is None:
-        return False
-    if isinstance(cancel, threading.Event):
-        return cancel.is_set()
-    return bool(cancel())
 
 
 def source_notes(info: VideoInfo) -> list[str]:
@@ -225,7 +217,7 @@ def render(job: RenderJob, cancel: CancelFlag = None, colouriser: Colouriser | N
                     eof = True
                     break
                 batch.append(item[1])
-            if _is_cancelled(cancel):
+            if is_cancelled(cancel):
                 raise Cancelled(f"export cancelled at frame {start + done}; nothing was written")
             if reader.error is not None:
                 raise MediaError(f"decoding {info.path.name} failed: {reader.error}")

@@ -26,15 +26,15 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import threading
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from restorer.cancel import CancelFlag, is_cancelled
 from restorer.errors import Cancelled, RestorerError
 from restorer.media import FrameReader, VideoInfo, probe
 
@@ -42,7 +42,6 @@ BINS = 64
 THUMB_WIDTH = 32
 DEFAULT_THRESHOLD = 0.1
 JS_FULL = 0.05
-CancelFlag = threading.Event | Callable[[], bool] | None
 
 
 def _thumb(grey: np.ndarray) -> np.ndarray:
@@ -151,14 +150,6 @@ class ScanProgress:
         return self.done / self.total if self.total else 0.0
 
 
-def _is_cancelled(cancel: CancelFlag) -> bool:
-    if cancel is None:
-        return False
-    if isinstance(cancel, threading.Event):
-        return cancel.is_set()
-    return bool(cancel())
-
-
 def _scan_size(info: VideoInfo) -> tuple[int, int]:
     w = min(info.width, 2 * THUMB_WIDTH)
     h = max(2, round(info.height * w / info.width / 2) * 2)
@@ -186,7 +177,7 @@ def scan(video: VideoInfo | str | Path, start: int = 0, end: int | None = None,
                 cuts.append(n)
             done += 1
             if done % every == 0:
-                if _is_cancelled(cancel):
+                if is_cancelled(cancel):
                     raise Cancelled(f"scene scan cancelled at frame {n}")
                 yield ScanProgress(done, total, list(cuts))
     yield ScanProgress(done, total, cuts)
