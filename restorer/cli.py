@@ -6,7 +6,9 @@ import argparse
 import importlib
 import logging
 import re
+import signal
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -111,8 +113,22 @@ def _run_colourize(args: argparse.Namespace) -> int:
     )
     bar = None
     warn: Callable[[str], None] = lambda m: print(f"restorer: warning: {m}", file=sys.stderr)  # noqa: E731
+    cancel = threading.Event()
+
+    def on_sigint(signum: int, frame: object) -> None:
+        # First Ctrl-C: a cooperative cancel, checked between batches, so cleanup starts from
+        # a known state. A KeyboardInterrupt raised at an arbitrary bytecode can land in library
+        # code that swallows it, or in cleanup that replaces it with another error (seen once
+        # under load as a traceback and exit 1). A second Ctrl-C stops at once.
+        if cancel.is_set():
+            raise KeyboardInterrupt
+        cancel.set()
+        print("\nrestorer: cancelling (Ctrl-C again to stop at once)", file=sys.stderr)
+
+    in_main = threading.current_thread() is threading.main_thread()  # signals need it
+    previous = signal.signal(signal.SIGINT, on_sigint) if in_main else None
     try:
-        for ev in render(job, on_warning=warn):
+        for ev in render(job, cancel=cancel, on_warning=warn):
             if bar is None:
                 print(f"restorer: {ev.message}", file=sys.stderr)
                 for note in ev.notes:
@@ -127,6 +143,8 @@ def _run_colourize(args: argparse.Namespace) -> int:
                 print(f"restorer: wrote {ev.output} ({ev.total} frames, {ev.fps:.1f} fps)",
                       file=sys.stderr)
     finally:
+        if in_main:
+            signal.signal(signal.SIGINT, previous)
         if bar is not None:
             bar.close()
     return 0
@@ -161,6 +179,12 @@ def _run_doctor(args: argparse.Namespace) -> int:
         print(f"pyside6  {version('PySide6-Essentials')}")
     except PackageNotFoundError:
         print("pyside6  not installed (the GUI will not start)")
+    try:
+        import av
+
+        print(f"pyav     {av.__version__} (in-process decoding for scrubbing)")
+    except ImportError:
+        print("pyav     not installed (scrubbing seeks with ffmpeg, slower)")
     path = args.model or default_model_path()
     try:
         meta = read_meta(path)

@@ -249,6 +249,8 @@ def render(job: RenderJob, cancel: CancelFlag = None, colouriser: Colouriser | N
             raise wthread.error
         if wthread.written != total:
             raise OutputError(f"wrote {wthread.written} of {total} frames; output discarded")
+        if is_cancelled(cancel):  # a cancel during the final flush still leaves nothing
+            raise Cancelled(f"export cancelled at frame {start + done}; nothing was written")
         out = writer.commit()
         finished = True
         dt = time.perf_counter() - t0

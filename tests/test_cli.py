@@ -109,6 +109,32 @@ def test_ctrl_c_mid_export(clip_factory, tmp_path: Path, tiny_model_file: Path) 
     assert sorted(p.name for p in tmp_path.iterdir()) == ["long.mp4", "tiny.safetensors"]
 
 
+def test_ctrl_c_inside_a_library_that_swallows_it(grey_clip: Path, tmp_path: Path,
+                                                  tiny_model_file: Path, monkeypatch,
+                                                  capsys) -> None:
+    """Ctrl-C while library code runs that swallows KeyboardInterrupt and carries on: the
+    export must still stop, exit 130 and leave nothing behind."""
+    from restorer.engine import Colouriser
+
+    real_load = Colouriser.load
+
+    def load_swallowing_interrupts(*args, **kwargs):
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.5)
+        except BaseException:  # noqa: BLE001 - what such a library does
+            pass
+        return real_load(*args, **kwargs)
+
+    monkeypatch.setattr(Colouriser, "load", load_swallowing_interrupts)
+    out = tmp_path / "o.mp4"
+    assert main(["colourize", str(grey_clip), "-o", str(out), "--model", str(tiny_model_file),
+                 "--quiet"]) == 130
+    assert "cancelled" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["grey.mp4", "tiny.safetensors"]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handler restored
+
+
 @pytest.mark.parametrize("text, fps, frame", [
     ("250", 25.0, 250), ("10s", 25.0, 250), ("1:02.5", 24.0, 1500), ("00:00:02:12", 25.0, 62),
     ("00:01:00", 30000 / 1001, 1798),

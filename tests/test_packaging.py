@@ -319,7 +319,7 @@ def test_frozen_doctor_uses_bundled_ffmpeg():
     bundled = APP / "_internal" / "ffmpeg" / "ffmpeg"
     assert bundled.is_file()
     assert f"ffmpeg   {bundled}" in r.stdout, r.stdout
-    assert "pyside6" in r.stdout and "not installed" not in r.stdout
+    assert "pyside6" in r.stdout and "pyav" in r.stdout and "not installed" not in r.stdout
 
 
 @frozen

@@ -492,7 +492,10 @@ class MainWindow(QMainWindow):
         self.previews.invalidate()
         self.merges.invalidate()
         self.info = info
+        old = self.engine
         self.engine = PreviewEngine(info, self.colouriser)  # type: ignore[arg-type]
+        if old is not None:  # a preview still decoding holds the seeker lock: close off the UI
+            create_worker(old.close)
         self.engine.chroma = self.state.chroma
         self.engine.working_size = self.state.working_size
         self.engine.stabilise = self.state.stabilise
@@ -713,7 +716,9 @@ class MainWindow(QMainWindow):
             extra = " (cached)" if cur is not None and cur.cached else ""
             drop = f" · dropped {self._dropped}" if self._dropped else ""
             merge_ms = f" · re-merge {self.last_merge_ms:.0f} ms" if self.last_merge_ms else ""
-            self.infer_label.setText(f"Inference {ms:.0f} ms/frame{extra}{merge_ms}{drop}")
+            where = "in process" if e.decoder == "pyav" else "ffmpeg"
+            dec = f"Decode {e.last_decode_ms:.0f} ms ({where}) · " if e.decoder else ""
+            self.infer_label.setText(f"{dec}Inference {ms:.0f} ms/frame{extra}{merge_ms}{drop}")
             self.cache_label.setText(f"Cache: {e.frames.describe()} frames, "
                                      f"{e.abs.describe()} colour")
         else:
@@ -759,8 +764,11 @@ class MainWindow(QMainWindow):
         deadline = time.monotonic() + timeout_ms / 1000
         for w in active_workers():
             w.done.wait(max(0.0, deadline - time.monotonic()))
-        return QThreadPool.globalInstance().waitForDone(
+        drained = QThreadPool.globalInstance().waitForDone(
             max(0, int((deadline - time.monotonic()) * 1000)))
+        if drained and self.engine is not None:
+            self.engine.close()
+        return drained
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
         self.save_settings()

@@ -17,7 +17,8 @@ import numpy as np
 
 from restorer.engine import Colouriser
 from restorer.gui.cache import LRUCache
-from restorer.media import FrameReader, VideoInfo, read_frame
+from restorer.media import FrameReader, VideoInfo
+from restorer.media.seeker import FrameSeeker
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +70,9 @@ class PreviewEngine:
         self.stabilise = 0.0
         self.predictions = 0
         self.last_infer_ms = 0.0
+        self.last_decode_ms = 0.0
+        self._seeker: FrameSeeker | None = None  # opened by the first worker that needs it
+        self._seeker_lock = threading.Lock()
         self._lock = threading.Lock()
         self._stab: object | None = None
         self._stab_strength = 0.0
@@ -84,15 +88,38 @@ class PreviewEngine:
     def cache_text(self) -> str:
         return f"frames {self.frames.describe()}; ab {self.abs.describe()}"
 
+    @property
+    def decoder(self) -> str:
+        """Which path decoded the last scrubbed frame: "pyav" (in process) or "ffmpeg"."""
+        return self._seeker.backend if self._seeker is not None else ""
+
+    def close(self) -> None:
+        """Release the open episode file (call once no worker uses this engine)."""
+        with self._seeker_lock:
+            if self._seeker is not None:
+                self._seeker.close()
+                self._seeker = None
+
     # ------------------------------------------------------------------ stages
     def grey(self, n: int) -> np.ndarray:
         """The decoded grey frame ``n`` (from the cache, or an exact seek)."""
         frame = self.frames.get(n)
         if frame is None:
-            frame = read_frame(self.info, n)
+            t0 = time.perf_counter()
+            with self._seeker_lock:
+                if self._seeker is None:
+                    self._seeker = FrameSeeker(self.info)
+                seeker = self._seeker
+            # Frames decoded on the way to n go to the cache: stepping back is then free.
+            frame = seeker.frame(n, keep=self._keep)
             frame.setflags(write=False)
             self.frames.put(n, frame)
+            self.last_decode_ms = (time.perf_counter() - t0) * 1000
         return frame
+
+    def _keep(self, n: int, frame: np.ndarray) -> None:
+        frame.setflags(write=False)
+        self.frames.put(n, frame)
 
     def _ab_key(self, n: int, size: int) -> tuple[int, int, int]:
         return (n, size, id(self.colouriser))

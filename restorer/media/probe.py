@@ -67,6 +67,7 @@ class VideoInfo:
     audio: tuple[AudioStream, ...] = ()
     colour: ColourTags = field(default_factory=ColourTags)
     start_time: float = 0.0
+    container: str = ""  # ffmpeg's demuxer name, e.g. "mov", "matroska", "mpegts"
 
     def time_of(self, n: int) -> float:
         return float(n / self.fps)
@@ -90,6 +91,7 @@ class VideoInfo:
 
 
 _STREAM_RE = re.compile(r"Stream #0:(\d+)[^:]*: (Video|Audio): (.*)")
+_INPUT_RE = re.compile(r"Input #0, ([^,]+)")
 _DUR_RE = re.compile(r"Duration: (\d+):(\d+):(\d+(?:\.\d+)?)(?:, start: (-?\d+(?:\.\d+)?))?")
 _SIZE_RE = re.compile(r"\b(\d{2,5})x(\d{2,5})\b")
 _Y4M_RE = re.compile(rb"F(\d+):(\d+)")
@@ -221,5 +223,5 @@ def probe(path: str | os.PathLike[str]) -> VideoInfo:
         path=path, width=width, height=height, fps=fps, frame_count=frame_count,
         duration=duration, pix_fmt=pix_fmt, bit_depth=_bit_depth(pix_fmt), codec=codec, vfr=vfr,
         audio=tuple(audio), colour=_colour_tags(pix_detail[len(pix_fmt):].strip("() ")),
-        start_time=start,
+        start_time=start, container=m.group(1) if (m := _INPUT_RE.search(info)) else "",
     )

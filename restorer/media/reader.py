@@ -19,13 +19,31 @@ from restorer.media.probe import VideoInfo, ffmpeg_exe
 Mode = Literal["gray", "rgb"]
 
 
-def _seek_args(info: VideoInfo, start: int) -> list[str]:
+# Demuxers without a keyframe index: an input seek lands on any packet, the decoder then drops
+# everything up to the next keyframe, and ffmpeg silently starts later than asked.
+UNINDEXED = frozenset({"mpegts", "mpeg", "mpegvideo", "h264", "hevc", "m4v", "vc1", "cavsvideo"})
+# How far before the wanted frame to seek in those: longer than any broadcast GOP.
+UNINDEXED_MARGIN_S = 10.0
+
+
+def _seek_args(info: VideoInfo, start: int) -> tuple[list[str], list[str]]:
+    """``(before -i, after -i)`` arguments that start output at frame ``start``."""
     if start <= 0:
-        return []
+        return [], []
     # Half a frame early: accurate seek drops frames before -ss, and timestamps stored in a
     # rounded time base may sit a hair before n/fps. No other frame lies in that half frame.
     t = (start - 0.5) / float(info.fps)
-    return ["-ss", f"{t:.6f}"]
+    if info.vfr:
+        # Frame n of a variable-rate source is slot n of the fps filter's grid, which starts at
+        # the first frame: an input seek would restart that grid. Seek on the output instead
+        # (exact, but decodes from the beginning).
+        return [], ["-ss", f"{t:.6f}"]
+    if info.container in UNINDEXED:
+        # Land well before, decode through a keyframe, and drop the rest on the output side.
+        early = max(0.0, t - UNINDEXED_MARGIN_S)
+        before = ["-ss", f"{early:.6f}"] if early > 0 else []
+        return before, ["-ss", f"{t - early:.6f}"]
+    return ["-ss", f"{t:.6f}"], []
 
 
 def _filters(info: VideoInfo, size: tuple[int, int] | None) -> list[str]:
@@ -57,9 +75,10 @@ class FrameReader:
         self.width, self.height = size if size is not None else (info.width, info.height)
         self.channels = 3 if mode == "rgb" else 1
         self.shortfall = 0
+        seek_in, seek_out = _seek_args(info, start)
         cmd = [ffmpeg_exe(), "-hide_banner", "-v", "error", "-nostdin",
-               "-threads", str(threads), *_seek_args(info, start), "-i", str(info.path),
-               "-map", "0:v:0", *_filters(info, size), "-frames:v", str(end - start),
+               "-threads", str(threads), *seek_in, "-i", str(info.path),
+               "-map", "0:v:0", *_filters(info, size), *seek_out, "-frames:v", str(end - start),
                "-f", "rawvideo", "-pix_fmt", "rgb24" if mode == "rgb" else "gray", "-"]
         # Own session: a terminal Ctrl-C must reach Python (which cleans up), not kill ffmpeg.
         self._proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,

@@ -131,6 +131,27 @@ def test_preview_engine_caches_and_remerges(grey_clip, tiny_colouriser):
     assert np.abs(grey - a.grey[..., None].astype(int)).max() <= 2
 
 
+def test_preview_engine_scrubs_in_process_and_caches_the_way(clip_factory, tiny_colouriser):
+    from restorer.gui.preview import PreviewEngine
+    from restorer.media import FrameReader, probe
+
+    info = probe(clip_factory("gop.mp4", seconds=2.0, audio=False, colour=False))
+    frames = [f.copy() for _, f in FrameReader(info)]
+    engine = PreviewEngine(info, tiny_colouriser)
+    for n in (30, 7, 45):
+        np.testing.assert_array_equal(engine.grey(n), frames[n])
+        assert engine.decoder == "pyav"
+    # Frames decoded between the keyframe (36; GOP 12) and 45 were cached on the way: stepping
+    # back is a cache hit, and exact.
+    before = len(engine.frames)
+    for n in (44, 43, 40, 37, 36):
+        assert engine.frames.get(n) is not None, n
+        np.testing.assert_array_equal(engine.grey(n), frames[n])
+    assert len(engine.frames) == before
+    engine.close()
+    assert engine.decoder == ""
+
+
 def test_preview_engine_plays_forward_and_backward(grey_clip, tiny_colouriser):
     from restorer.gui.preview import PreviewEngine
     from restorer.media import probe

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import os
+import subprocess
 from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 import pytest
+from clips import FFMPEG
 
 from restorer.errors import MediaError, OutputError
 from restorer.media import FrameReader, VideoWriter, probe, read_frame
+from restorer.media import reader as reader_mod
 
 
 def test_probe_exact_ntsc_rate_and_count(clip_factory) -> None:
@@ -38,6 +41,24 @@ def test_random_access_matches_sequential(clip_factory) -> None:
         np.testing.assert_array_equal(read_frame(info, n), frames[n])
     # Consecutive frames differ, so a one-off seek error could not pass.
     assert not np.array_equal(frames[12], frames[13])
+
+
+def test_random_access_in_transport_stream(tmp_path: Path, monkeypatch) -> None:
+    """MPEG-TS has no index: a plain input seek starts at the next keyframe, not at frame n."""
+    clip = tmp_path / "broadcast.ts"
+    subprocess.run([FFMPEG, "-v", "error", "-f", "lavfi", "-i",
+                    "nullsrc=s=64x48:r=25:d=4,geq=lum='mod(2*X+Y+3*N,256)':cb=128:cr=128",
+                    "-c:v", "mpeg2video", "-g", "12", "-bf", "2", "-q:v", "4", str(clip)],
+                   check=True)
+    info = probe(clip)
+    assert info.container == "mpegts"
+    frames = [f.copy() for _, f in FrameReader(info)]
+    assert len({f.tobytes() for f in frames}) == len(frames) == info.frame_count == 100
+    monkeypatch.setattr(reader_mod, "UNINDEXED_MARGIN_S", 1.0)  # exercise the input seek too
+    for n in (5, 30, 55, 61, 99):
+        np.testing.assert_array_equal(read_frame(info, n), frames[n], err_msg=f"frame {n}")
+    segment = [f.copy() for _, f in FrameReader(info, 61, 70)]
+    np.testing.assert_array_equal(np.stack(segment), np.stack(frames[61:70]))
 
 
 def test_reader_range_and_rgb_and_scaling(clip_factory) -> None:

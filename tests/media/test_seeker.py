@@ -1,0 +1,109 @@
+"""seeker: in-process random access must give exactly what sequential decoding gives."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+from clips import FFMPEG
+
+from restorer.errors import MediaError
+from restorer.media import FrameReader, probe, read_frame
+from restorer.media import seeker as seeker_mod
+from restorer.media.seeker import FrameSeeker
+
+# Backwards, forwards, repeats, steps, long hops across keyframes, both ends.
+ORDER = [37, 36, 35, 0, 1, 2, 3, 59, 58, 12, 13, 25, 24, 47, 48, 49, 50, 11, 30, 30, 5, 44]
+
+
+def _clip(path: Path, *, size: tuple[int, int] = (64, 48), fps: str = "25",
+          seconds: float = 2.4, codec: list[str] = ("-c:v", "libx264")) -> Path:
+    """A clip whose every frame differs (brightness steps with the frame number N)."""
+    w, h = size
+    src = (f"nullsrc=s={w}x{h}:r={fps}:d={seconds},"
+           f"geq=lum='mod(2*X+Y+3*N,256)':cb=128:cr=128")
+    subprocess.run([FFMPEG, "-v", "error", "-y", "-f", "lavfi", "-i", src, *codec, str(path)],
+                   check=True)
+    return path
+
+
+def _sequential(path: Path) -> tuple[object, list[np.ndarray]]:
+    info = probe(path)
+    frames = [f.copy() for _, f in FrameReader(info)]
+    assert len(frames) == info.frame_count
+    return info, frames
+
+
+@pytest.mark.parametrize("name, kwargs", [
+    # Long-ish GOP with B-frames: MP4 edit list, reordered timestamps.
+    ("bframes.mp4", {"codec": ["-c:v", "libx264", "-bf", "3", "-g", "20"]}),
+    ("ntsc.mov", {"fps": "30000/1001", "codec": ["-c:v", "prores_ks"]}),     # intra, 10-bit
+    ("odd.mkv", {"size": (65, 49), "codec": ["-c:v", "ffv1", "-pix_fmt", "gray"]}),
+    ("ten.mkv", {"codec": ["-c:v", "libx264", "-pix_fmt", "yuv420p10le", "-bf", "2"]}),
+    # No index, lands on any packet; MPEG-2 open GOPs: broadcast captures.
+    ("open_gop.ts", {"codec": ["-c:v", "mpeg2video", "-g", "12", "-bf", "2", "-q:v", "4"]}),
+    ("h264.ts", {"codec": ["-c:v", "libx264", "-g", "25", "-bf", "3"]}),
+])
+def test_random_order_matches_sequential(tmp_path, name, kwargs) -> None:
+    info, frames = _sequential(_clip(tmp_path / name, **kwargs))
+    kept: dict[int, np.ndarray] = {}
+    with FrameSeeker(info) as sk:
+        for n in [k % info.frame_count for k in ORDER]:
+            got = sk.frame(n, keep=kept.__setitem__)
+            assert sk.backend == "pyav"
+            assert got.shape == (info.height, info.width) and got.dtype == np.uint8
+            np.testing.assert_array_equal(got, frames[n], err_msg=f"{name} frame {n}")
+    # The frames handed to a cache on the way are exact too.
+    for n, f in kept.items():
+        np.testing.assert_array_equal(f, frames[n], err_msg=f"{name} kept frame {n}")
+    # Every frame differs, so an off-by-one could not pass.
+    assert len({f.tobytes() for f in frames}) == len(frames)
+
+
+def test_long_gop_keeps_frames_decoded_on_the_way(tmp_path) -> None:
+    info, frames = _sequential(_clip(tmp_path / "gop.mp4", seconds=3.0,
+                                     codec=["-c:v", "libx264", "-g", "50", "-keyint_min", "50",
+                                            "-sc_threshold", "0"]))
+    kept: dict[int, np.ndarray] = {}
+    with FrameSeeker(info, keep_last=10) as sk:
+        sk.frame(70, keep=kept.__setitem__)
+    # Frame 70 lies 20 past the keyframe at 50: only the 10 before it are handed over.
+    assert sorted(kept) == list(range(60, 70))
+    np.testing.assert_array_equal(kept[65], frames[65])
+
+
+def test_variable_frame_rate_numbered_like_the_reader(tmp_path) -> None:
+    src = tmp_path / "vfr.mkv"
+    # Dense for a second, then every third frame: slots after 1 s repeat the last real frame.
+    subprocess.run([FFMPEG, "-v", "error", "-f", "lavfi", "-i",
+                    "testsrc2=size=64x48:rate=25:duration=2", "-vf",
+                    "select='lt(t,1)+not(mod(n,3))',format=gray", "-fps_mode", "vfr",
+                    "-c:v", "libx264", "-g", "8", str(src)], check=True)
+    info, frames = _sequential(src)
+    assert info.vfr
+    order = [40, 3, 30, 31, 32, 48, 26, 25, 24, 0, 47]
+    with FrameSeeker(info) as sk:
+        for n in order:
+            np.testing.assert_array_equal(sk.frame(n), frames[n], err_msg=f"frame {n}")
+            assert sk.backend == "pyav"
+    for n in order:  # the ffmpeg path (read_frame) agrees
+        np.testing.assert_array_equal(read_frame(info, n), frames[n], err_msg=f"frame {n}")
+
+
+def test_without_pyav_falls_back_to_ffmpeg(tmp_path, monkeypatch) -> None:
+    info, frames = _sequential(_clip(tmp_path / "c.mp4"))
+    monkeypatch.setattr(seeker_mod, "av", None)
+    with FrameSeeker(info) as sk:
+        np.testing.assert_array_equal(sk.frame(17), frames[17])
+        assert sk.backend == "ffmpeg"
+
+
+def test_out_of_range_is_a_clear_error(tmp_path) -> None:
+    info = probe(_clip(tmp_path / "c.mp4", seconds=1.0))
+    with FrameSeeker(info) as sk:
+        with pytest.raises(MediaError, match="outside"):
+            sk.frame(info.frame_count)
+        sk.frame(3)
+        assert sk.backend == "pyav"  # a bad request does not give up on in-process decoding
