@@ -1,10 +1,11 @@
 """``restorer-desk``: the one executable of the packaged app.
 
-With no arguments, with ``gui``, or with a video file path (what a desktop launcher passes for
-``Exec=restorer-desk %f``) it starts the GUI; anything else goes to the ``restorer`` command line,
-so ``restorer-desk --version``, ``restorer-desk colourize IN -o OUT`` and ``restorer-desk doctor``
-behave as ``restorer`` does. PySide6 is imported only when the GUI starts, so the command-line
-path works (and starts fast) on a machine without a display.
+With no arguments, with ``gui``, with a GUI option such as ``--model M``, or with a video file
+path (what a desktop launcher passes for ``Exec=restorer-desk %f``) it starts the GUI. Anything
+else goes to the ``restorer`` command line, so ``restorer-desk --version``, ``restorer-desk
+colourize IN -o OUT`` and ``restorer-desk doctor`` behave as ``restorer`` does. PySide6 is
+imported only when the GUI starts, so the command-line path works (and starts fast) on a machine
+without a display.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 PROG = "restorer-desk"
+_CLI_TOP_OPTIONS = frozenset({"-h", "--help", "--version", "-v", "--verbose"})
 
 
 def _wants_gui(argv: Sequence[str]) -> bool:
@@ -24,9 +26,11 @@ def _wants_gui(argv: Sequence[str]) -> bool:
     first = argv[0]
     if first == "gui":
         return True
-    # A launcher passes the file it was asked to open; a sub-command name is never a path.
+    # The command line's own top-level options; any other option (``--model X``) is the GUI's,
+    # since the command line needs a sub-command first.
     if first.startswith("-"):
-        return False
+        return first.split("=")[0] not in _CLI_TOP_OPTIONS
+    # A launcher passes the file it was asked to open; a sub-command name is never a path.
     return Path(first).suffix != "" and Path(first).is_file()
 
 

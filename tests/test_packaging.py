@@ -256,7 +256,8 @@ def test_desk_dispatch(tmp_path, monkeypatch, takes_argv):
     assert desk.main(["gui"]) == 0
     assert desk.main(["gui", "--x"]) == 0
     assert desk.main([str(clip)]) == 0  # what Exec=restorer-desk %f passes
-    assert seen == [[], [], ["--x"], [str(clip)]]
+    assert desk.main(["--model", "m.safetensors", str(clip)]) == 0  # GUI options, no "gui"
+    assert seen == [[], [], ["--x"], [str(clip)], ["--model", "m.safetensors", str(clip)]]
 
     seen.clear()
     assert desk.main(["--version"]) == 0

@@ -47,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
     QCoreApplication.setApplicationVersion(__version__)
     app = QApplication.instance() or QApplication(sys.argv[:1])
     theme.apply(app)  # type: ignore[arg-type]
-    app.setWindowIcon(theme.icon("app"))
+    app.setWindowIcon(theme.icon("restorer"))
     log_file = setup_logging()
     logging.getLogger(__name__).info("restorer-gui %s starting; log at %s", __version__, log_file)
 

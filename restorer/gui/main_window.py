@@ -123,7 +123,7 @@ class MainWindow(QMainWindow):
         self._cuts_worker: Worker | None = None
 
         self.setWindowTitle("Restorer — restoration desk")
-        self.setWindowIcon(theme.icon("app"))
+        self.setWindowIcon(theme.icon("restorer"))
         self.setAcceptDrops(True)
         self.resize(1440, 860)
         self.setMinimumSize(900, 560)
