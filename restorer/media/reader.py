@@ -6,6 +6,7 @@ Frames are read from ffmpeg's stdout as raw ``gray`` (uint8 ``(H, W)``) or ``rgb
 
 from __future__ import annotations
 
+import re
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -22,37 +23,47 @@ Mode = Literal["gray", "rgb"]
 # Demuxers without a keyframe index: an input seek lands on any packet, the decoder then drops
 # everything up to the next keyframe, and ffmpeg silently starts later than asked.
 UNINDEXED = frozenset({"mpegts", "mpeg", "mpegvideo", "h264", "hevc", "m4v", "vc1", "cavsvideo"})
-# How far before the wanted frame to seek in those: longer than any broadcast GOP.
-UNINDEXED_MARGIN_S = 10.0
+# How far before the wanted frame to seek in those, and in variable-rate sources: longer than any
+# broadcast GOP, and than the gaps between frames of a variable-rate recording.
+SEEK_MARGIN_S = 10.0
+_PTS_TIME_RE = re.compile(r"pts_time:\s*(-?[0-9.]+)")
 
 
-def _seek_args(info: VideoInfo, start: int) -> tuple[list[str], list[str]]:
-    """``(before -i, after -i)`` arguments that start output at frame ``start``."""
+def _first_frame_time(info: VideoInfo) -> float | None:
+    """Presentation time (s, as stored) of the first decoded video frame, or None."""
+    cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "info", "-copyts", "-i",
+           str(info.path), "-map", "0:v:0", "-frames:v", "1", "-vf", "showinfo", "-f", "null",
+           "-"]
+    out = subprocess.run(cmd, capture_output=True, stdin=subprocess.DEVNULL, timeout=60)
+    m = _PTS_TIME_RE.search(out.stderr.decode("utf-8", "replace"))
+    return float(m.group(1)) if m else None
+
+
+def _command_parts(info: VideoInfo, start: int,
+                   size: tuple[int, int] | None) -> tuple[list[str], list[str], list[str]]:
+    """``(before -i, filters, after the filters)`` that start output exactly at frame ``start``."""
+    scale = [f"scale={size[0]}:{size[1]}:flags=area"] if size is not None else []
+    fps = f"fps={info.fps.numerator}/{info.fps.denominator}"
     if start <= 0:
-        return [], []
+        return [], ([fps] if info.vfr else []) + scale, []
     # Half a frame early: accurate seek drops frames before -ss, and timestamps stored in a
     # rounded time base may sit a hair before n/fps. No other frame lies in that half frame.
     t = (start - 0.5) / float(info.fps)
+    early = max(0.0, t - SEEK_MARGIN_S)
     if info.vfr:
-        # Frame n of a variable-rate source is slot n of the fps filter's grid, which starts at
-        # the first frame: an input seek would restart that grid. Seek on the output instead
-        # (exact, but decodes from the beginning).
-        return [], ["-ss", f"{t:.6f}"]
+        # Frame n of a variable-rate source is slot n of the fps filter's grid, anchored at the
+        # first frame; a plain input seek would re-anchor it. Keep the stored timestamps, anchor
+        # the grid where sequential decoding does, and drop the slots before n.
+        anchor = _first_frame_time(info) if early > 0 else None
+        if anchor is None:  # near the start, or no anchor: decode from the top (exact, slower)
+            return [], [fps, *scale], ["-ss", f"{t:.6f}"]
+        return (["-ss", f"{early:.6f}", "-copyts"],
+                [f"{fps}:start_time={anchor:.6f}", f"trim=start_frame={start}", *scale], [])
     if info.container in UNINDEXED:
         # Land well before, decode through a keyframe, and drop the rest on the output side.
-        early = max(0.0, t - UNINDEXED_MARGIN_S)
         before = ["-ss", f"{early:.6f}"] if early > 0 else []
-        return before, ["-ss", f"{t - early:.6f}"]
-    return ["-ss", f"{t:.6f}"], []
-
-
-def _filters(info: VideoInfo, size: tuple[int, int] | None) -> list[str]:
-    vf: list[str] = []
-    if info.vfr:
-        vf.append(f"fps={info.fps.numerator}/{info.fps.denominator}")
-    if size is not None:
-        vf.append(f"scale={size[0]}:{size[1]}:flags=area")
-    return ["-vf", ",".join(vf)] if vf else []
+        return before, scale, ["-ss", f"{t - early:.6f}"]
+    return ["-ss", f"{t:.6f}"], scale, []
 
 
 class FrameReader:
@@ -75,10 +86,10 @@ class FrameReader:
         self.width, self.height = size if size is not None else (info.width, info.height)
         self.channels = 3 if mode == "rgb" else 1
         self.shortfall = 0
-        seek_in, seek_out = _seek_args(info, start)
+        before, vf, after = _command_parts(info, start, size)
         cmd = [ffmpeg_exe(), "-hide_banner", "-v", "error", "-nostdin",
-               "-threads", str(threads), *seek_in, "-i", str(info.path),
-               "-map", "0:v:0", *_filters(info, size), *seek_out, "-frames:v", str(end - start),
+               "-threads", str(threads), *before, "-i", str(info.path), "-map", "0:v:0",
+               *(["-vf", ",".join(vf)] if vf else []), *after, "-frames:v", str(end - start),
                "-f", "rawvideo", "-pix_fmt", "rgb24" if mode == "rgb" else "gray", "-"]
         # Own session: a terminal Ctrl-C must reach Python (which cleans up), not kill ffmpeg.
         self._proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,

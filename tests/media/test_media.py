@@ -54,7 +54,7 @@ def test_random_access_in_transport_stream(tmp_path: Path, monkeypatch) -> None:
     assert info.container == "mpegts"
     frames = [f.copy() for _, f in FrameReader(info)]
     assert len({f.tobytes() for f in frames}) == len(frames) == info.frame_count == 100
-    monkeypatch.setattr(reader_mod, "UNINDEXED_MARGIN_S", 1.0)  # exercise the input seek too
+    monkeypatch.setattr(reader_mod, "SEEK_MARGIN_S", 1.0)  # exercise the input seek too
     for n in (5, 30, 55, 61, 99):
         np.testing.assert_array_equal(read_frame(info, n), frames[n], err_msg=f"frame {n}")
     segment = [f.copy() for _, f in FrameReader(info, 61, 70)]

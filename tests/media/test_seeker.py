@@ -11,6 +11,7 @@ from clips import FFMPEG
 
 from restorer.errors import MediaError
 from restorer.media import FrameReader, probe, read_frame
+from restorer.media import reader as reader_mod
 from restorer.media import seeker as seeker_mod
 from restorer.media.seeker import FrameSeeker
 
@@ -74,7 +75,7 @@ def test_long_gop_keeps_frames_decoded_on_the_way(tmp_path) -> None:
     np.testing.assert_array_equal(kept[65], frames[65])
 
 
-def test_variable_frame_rate_numbered_like_the_reader(tmp_path) -> None:
+def test_variable_frame_rate_numbered_like_the_reader(tmp_path, monkeypatch) -> None:
     src = tmp_path / "vfr.mkv"
     # Dense for a second, then every third frame: slots after 1 s repeat the last real frame.
     subprocess.run([FFMPEG, "-v", "error", "-f", "lavfi", "-i",
@@ -88,8 +89,13 @@ def test_variable_frame_rate_numbered_like_the_reader(tmp_path) -> None:
         for n in order:
             np.testing.assert_array_equal(sk.frame(n), frames[n], err_msg=f"frame {n}")
             assert sk.backend == "pyav"
-    for n in order:  # the ffmpeg path (read_frame) agrees
-        np.testing.assert_array_equal(read_frame(info, n), frames[n], err_msg=f"frame {n}")
+    for margin in (10.0, 0.3):  # from the top, and from an input seek with the grid anchored
+        monkeypatch.setattr(reader_mod, "SEEK_MARGIN_S", margin)
+        for n in order:  # the ffmpeg path (read_frame) agrees
+            np.testing.assert_array_equal(read_frame(info, n), frames[n],
+                                          err_msg=f"frame {n}, margin {margin}")
+        segment = [f.copy() for _, f in FrameReader(info, 30, 45)]
+        np.testing.assert_array_equal(np.stack(segment), np.stack(frames[30:45]))
 
 
 def test_without_pyav_falls_back_to_ffmpeg(tmp_path, monkeypatch) -> None:
