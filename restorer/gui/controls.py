@@ -27,14 +27,22 @@ from restorer.gui.preview import HAVE_STABILISER
 from restorer.gui.state import PRESET_LABELS, PRESETS, ViewState, preset_size
 
 
-def _slider_row(slider: QSlider, spin: QSpinBox) -> QWidget:
+def _percent_control(maximum: int, tip: str) -> tuple[QSlider, QSpinBox, QWidget]:
+    """A 0..``maximum`` % slider with a spin box beside it, and the row holding both."""
+    slider = QSlider(Qt.Orientation.Horizontal)
+    slider.setRange(0, maximum)
+    slider.setPageStep(10)
+    slider.setToolTip(tip)
+    spin = QSpinBox()
+    spin.setRange(0, maximum)
+    spin.setSuffix(" %")
+    spin.setMinimumWidth(78)
     row = QWidget()
     lay = QHBoxLayout(row)
     lay.setContentsMargins(0, 0, 0, 0)
     lay.addWidget(slider, 1)
     lay.addWidget(spin)
-    return row
-
+    return slider, spin, row
 
 
 # Friendlier names for the validation figures a model file carries ("" hides one).
@@ -56,16 +64,10 @@ class ControlsPanel(QWidget):
         look = QGroupBox("Colour")
         form = QFormLayout(look)
         form.setLabelAlignment(Qt.AlignmentFlag.AlignLeft)
-        self.chroma = QSlider(Qt.Orientation.Horizontal)
-        self.chroma.setRange(0, 200)
-        self.chroma.setPageStep(10)
-        self.chroma.setToolTip("Chroma strength: 0% grey, 100% as predicted, 200% doubled. "
-                               "Re-merges the cached colour; the network is not run again.")
-        self.chroma_spin = QSpinBox()
-        self.chroma_spin.setRange(0, 200)
-        self.chroma_spin.setSuffix(" %")
-        self.chroma_spin.setMinimumWidth(78)
-        form.addRow("Chroma", _slider_row(self.chroma, self.chroma_spin))
+        self.chroma, self.chroma_spin, chroma_row = _percent_control(
+            200, "Chroma strength: 0% grey, 100% as predicted, 200% doubled. "
+                 "Re-merges the cached colour; the network is not run again.")
+        form.addRow("Chroma", chroma_row)
 
         self.preset = QComboBox()
         for p in PRESETS:
@@ -73,15 +75,9 @@ class ControlsPanel(QWidget):
         self.preset.setToolTip("Working size of the network: colour detail against speed")
         form.addRow("Quality", self.preset)
 
-        self.stabilise = QSlider(Qt.Orientation.Horizontal)
-        self.stabilise.setRange(0, 100)
-        self.stabilise.setToolTip("Temporal stabilisation: damps colour flicker between frames; "
-                                  "the preview shows it when playing or stepping")
-        self.stabilise_spin = QSpinBox()
-        self.stabilise_spin.setRange(0, 100)
-        self.stabilise_spin.setSuffix(" %")
-        self.stabilise_spin.setMinimumWidth(78)
-        self.stabilise_row = _slider_row(self.stabilise, self.stabilise_spin)
+        self.stabilise, self.stabilise_spin, self.stabilise_row = _percent_control(
+            100, "Temporal stabilisation: damps colour flicker between frames; "
+                 "the preview shows it when playing or stepping")
         form.addRow("Stabilise", self.stabilise_row)
         if not HAVE_STABILISER:
             form.setRowVisible(self.stabilise_row, False)

@@ -223,5 +223,5 @@ def probe(path: str | os.PathLike[str]) -> VideoInfo:
         path=path, width=width, height=height, fps=fps, frame_count=frame_count,
         duration=duration, pix_fmt=pix_fmt, bit_depth=_bit_depth(pix_fmt), codec=codec, vfr=vfr,
         audio=tuple(audio), colour=_colour_tags(pix_detail[len(pix_fmt):].strip("() ")),
-        start_time=start, container=m.group(1) if (m := _INPUT_RE.search(info)) else "",
+        start_time=start, container=inp.group(1) if (inp := _INPUT_RE.search(info)) else "",
     )

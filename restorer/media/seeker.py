@@ -219,9 +219,8 @@ class FrameSeeker:
                 raise _Fallback(f"frame {n} has no timestamp of its own (next is {idx})")
             if keep is not None and n - idx <= self.keep_last:
                 keep(idx, frame.to_ndarray(format="gray"))
-        else:
-            self._decoder = None
+        # The stream ended, or (variable rate) one frame past n was consumed: the next call seeks.
+        self._decoder = None
         if held is None:
             raise _Fallback("end of stream before the frame")
-        self._decoder = None  # one frame past n was consumed: the next call seeks
         return held.to_ndarray(format="gray")
