@@ -30,7 +30,7 @@ from restorer.errors import DatasetError, MediaError, RestorerError
 from restorer.metrics import (
     cdc_from_histograms,
     colourfulness,
-    delta_e2000,
+    delta_e2000_split,
     histograms,
     psnr,
 )
@@ -45,6 +45,16 @@ ROWS = ("model", "grey", "mean_ab")
 ROW_TITLES = {"model": "model", "grey": "grey (a=b=0)", "mean_ab": "mean-ab cast",
               "truth": "ground truth"}
 WARP_MAX_FRAMES = 300  # warp error needs whole sequences in memory; cap it
+METRIC_SIZE = 360  # short side the figures are computed at (CIEDE2000 is slow at 1080p)
+
+
+def _shrink(im: np.ndarray, short: int | None) -> np.ndarray:
+    h, w = im.shape[:2]
+    if not short or min(h, w) <= short:
+        return im
+    s = short / min(h, w)
+    return cv2.resize(im, (max(1, round(w * s)), max(1, round(h * s))),
+                      interpolation=cv2.INTER_AREA)
 
 
 class _Acc:
@@ -53,13 +63,17 @@ class _Acc:
     def __init__(self) -> None:
         self.psnr: list[float] = []
         self.de: list[float] = []
+        self.dec: list[float] = []
         self.cf: list[float] = []
         self.hists: list[np.ndarray] = []
 
     def add(self, pred: np.ndarray, truth: np.ndarray | None) -> None:
         if truth is not None:
             self.psnr.append(psnr(pred, truth))
-            self.de.append(delta_e2000(pred, truth))
+            d, c = delta_e2000_split(pred, truth)
+            self.de.append(d)
+            if c is not None:
+                self.dec.append(c)
         self.cf.append(colourfulness(pred))
         self.hists.append(histograms(pred))
 
@@ -68,6 +82,7 @@ class _Acc:
         out: dict[str, float | None] = {
             "psnr": float(np.mean(finite)) if finite else (float("inf") if self.psnr else None),
             "delta_e2000": float(np.mean(self.de)) if self.de else None,
+            "delta_e2000_coloured": float(np.mean(self.dec)) if self.dec else None,
             "colourfulness": float(np.mean(self.cf)),
         }
         if truth is not None:
@@ -138,13 +153,17 @@ def _photo_frames(folder: Path, max_frames: int | None
 def evaluate_model(model: Any, source: str | Path, *, start: str | None = None,
                    end: str | None = None, last: float | None = None, size: int | None = None,
                    max_frames: int | None = None, stride: int = 1, device: str = "auto",
-                   batch: int = 8, chunk: int = 32,
+                   batch: int = 8, chunk: int = 32, metric_size: int | None = METRIC_SIZE,
                    on_progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
     """Colourise the grey version of ``source`` and score it against the colour original.
 
     ``model`` is a model file path or a :class:`restorer.engine.Colouriser`; ``source`` a colour
     video or a folder of colour images. Returns ``{"source": ..., "rows": {"model", "grey",
     "mean_ab" (or None)}, "truth": {...}, "notes": [...], "infer_ms": ...}``.
+
+    Colourisation runs at full resolution; the figures are computed on frames scaled down (area
+    filter, prediction and truth alike) to a short side of ``metric_size`` (None: full size).
+    Chroma is smooth, so this changes them little, and it makes 1080p evaluation ~15x faster.
     """
     from restorer.engine import Colouriser
 
@@ -182,12 +201,15 @@ def evaluate_model(model: Any, source: str | Path, *, start: str | None = None,
         infer_ms.append(col.last_infer_ms)
         for f, g, p in zip(buf, greys, preds, strict=True):
             L = GREY_TO_L[g]
+            grey_row = merge_L_ab(L, np.zeros((*L.shape, 2), np.float32))
+            f, g, p, grey_row = (_shrink(im, metric_size) for im in (f, g, p, grey_row))
             truth.add(f, None)
             accs["model"].add(p, f)
-            accs["grey"].add(merge_L_ab(L, np.zeros((*L.shape, 2), np.float32)), f)
+            accs["grey"].add(grey_row, f)
             if "mean_ab" in accs:
                 cast = np.broadcast_to(np.asarray(mean_ab, np.float32), (*L.shape, 2))
-                accs["mean_ab"].add(merge_L_ab(L, np.ascontiguousarray(cast)), f)
+                cast_row = merge_L_ab(L, np.ascontiguousarray(cast))
+                accs["mean_ab"].add(_shrink(cast_row, metric_size), f)
             if keep_for_warp and len(greys_w) < WARP_MAX_FRAMES:
                 greys_w.append(g)
                 preds_w.append(p)
@@ -228,7 +250,8 @@ def evaluate_model(model: Any, source: str | Path, *, start: str | None = None,
     if grey_de:
         rows["model"]["delta_e_vs_grey"] = 1.0 - rows["model"]["delta_e2000"] / grey_de
     return {**desc, "model": col.meta.name if isinstance(model, Colouriser) else str(model),
-            "working_size": col.working_size, "rows": rows, "truth": truth_row,
+            "working_size": col.working_size, "metric_size": metric_size, "rows": rows,
+            "truth": truth_row,
             "infer_ms": float(np.mean(infer_ms)) if infer_ms else None, "notes": notes}
 
 
@@ -241,7 +264,8 @@ def format_table(report: dict[str, Any]) -> str:
             return "inf"
         return format(v, fmt)
 
-    head = (f"{'':16s} {'PSNR dB':>8s} {'dE2000':>7s} {'colourful':>9s} {'ratio':>6s} "
+    head = (f"{'':16s} {'PSNR dB':>8s} {'dE2000':>7s} {'dE C>10':>7s} {'colourful':>9s} "
+            f"{'ratio':>6s} "
             f"{'CDC':>7s} {'CDC/GT':>6s} {'warp':>7s}")
     lines = [head]
     for key in (*ROWS, "truth"):
@@ -253,6 +277,7 @@ def format_table(report: dict[str, Any]) -> str:
         cdc_ratio = 1.0 if key == "truth" and r.get("cdc") else r.get("cdc_ratio")
         lines.append(f"{ROW_TITLES[key]:16s} {f(r.get('psnr'), '8.2f'):>8s} "
                      f"{f(r.get('delta_e2000'), '7.2f'):>7s} "
+                     f"{f(r.get('delta_e2000_coloured'), '7.2f'):>7s} "
                      f"{f(r.get('colourfulness'), '9.2f'):>9s} {f(ratio, '6.2f'):>6s} "
                      f"{f(r.get('cdc'), '7.4f'):>7s} {f(cdc_ratio, '6.2f'):>6s} "
                      f"{f(r.get('warp_error'), '7.3f'):>7s}")
@@ -279,6 +304,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--size", type=int, default=None, help="working short side (default: model's)")
     p.add_argument("--max-frames", type=int, default=None, help="score at most N frames")
     p.add_argument("--stride", type=int, default=1, help="score every Nth frame")
+    p.add_argument("--metric-size", type=int, default=METRIC_SIZE,
+                   help="compute the figures on frames scaled to this short side (0: full "
+                        f"resolution; default {METRIC_SIZE})")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
     p.add_argument("--json", type=Path, default=None, help="also write the figures as JSON")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -298,7 +326,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         report = evaluate_model(args.model, args.video, start=args.start, end=args.end,
                                 last=args.last, size=args.size, max_frames=args.max_frames,
-                                stride=args.stride, device=args.device, on_progress=progress)
+                                stride=args.stride, device=args.device, on_progress=progress,
+                                metric_size=args.metric_size or None)
     finally:
         bar.close()
     rng = (f"frames {report['first']}..{report['end']} (stride {report['stride']})"

@@ -23,7 +23,7 @@ def test_cli_prints_table_and_json(tiny_model_file, clip, tmp_path, capsys):
     assert main(["evaluate", str(tiny_model_file), str(clip), "--last", "0.4", "--quiet",
                  "--json", str(out), "--device", "cpu"]) == 0
     text = capsys.readouterr().out
-    for row in ("model", "grey (a=b=0)", "ground truth", "dE2000", "CDC"):
+    for row in ("model", "grey (a=b=0)", "ground truth", "dE2000", "dE C>10", "CDC"):
         assert row in text
     assert "mean-ab cast" in text and "(skipped)" in text  # the tiny model has no mean_ab
     assert "no training mean ab" in text
@@ -33,6 +33,8 @@ def test_cli_prints_table_and_json(tiny_model_file, clip, tmp_path, capsys):
     assert g["colourfulness"] == pytest.approx(0.0, abs=1e-6)
     assert g["colourfulness_ratio"] == pytest.approx(0.0, abs=1e-6)
     assert g["delta_e2000"] > 1.0 and m["delta_e2000"] > 0
+    # testsrc2 is saturated: grey misses more on the coloured pixels than on average
+    assert g["delta_e2000_coloured"] > g["delta_e2000"]
     assert m["cdc"] is not None and report["truth"]["cdc"] > 0
 
 
@@ -86,3 +88,21 @@ def test_bad_inputs_one_line(tiny_model_file, clip, tmp_path, capsys):
                  "--quiet"]) == 1
     err = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("restorer")]
     assert len(err) == 3 and all(ln.startswith("restorer: error:") for ln in err)
+
+
+def test_figures_at_a_capped_size_match_full_size(tiny_net_meta, tmp_path):
+    # A 2x-upscaled clip scored at its native short side gives about the full-size figures.
+    from clips import make_clip
+
+    from restorer.engine import Colouriser
+    from restorer.evaluate import evaluate_model
+
+    net, meta = tiny_net_meta
+    big = make_clip(tmp_path / "big.mp4", size=(128, 96), seconds=0.2, audio=False)
+    col = Colouriser.from_net(net, meta, device="cpu")
+    full = evaluate_model(col, big, metric_size=None)["rows"]
+    small = evaluate_model(col, big, metric_size=48)
+    assert small["metric_size"] == 48
+    for row in ("model", "grey"):
+        assert small["rows"][row]["delta_e2000"] == pytest.approx(
+            full[row]["delta_e2000"], rel=0.25)

@@ -8,7 +8,15 @@ import numpy as np
 import pytest
 
 from restorer.color import GREY_TO_L, rgb8_to_lab
-from restorer.metrics import cdc, colourfulness, colourfulness_ratio, delta_e2000, psnr
+from restorer.metrics import (
+    cdc,
+    colourfulness,
+    colourfulness_ratio,
+    delta_e2000,
+    delta_e2000_coloured,
+    delta_e2000_split,
+    psnr,
+)
 
 
 def _rand(seed: int = 0, shape=(16, 20, 3)) -> np.ndarray:
@@ -72,3 +80,18 @@ def test_bad_inputs_raise():
         delta_e2000(_rand().astype(np.float32), _rand().astype(np.float32))
     with pytest.raises(ValueError, match="at least 2"):
         cdc([_rand()])
+
+
+def test_delta_e_on_coloured_pixels_ignores_grey_ground():
+    # A frame that is mostly grey wall with one saturated patch: a model that paints the patch
+    # brown loses little on the plain mean but everything on the coloured pixels.
+    truth = np.full((40, 40, 3), 128, np.uint8)
+    truth[:8, :8] = (230, 200, 20)  # a yellow coat, 4% of the frame
+    brown = truth.copy()
+    brown[:8, :8] = (150, 120, 60)
+    mean, coloured = delta_e2000_split(brown, truth)
+    assert mean == pytest.approx(delta_e2000(brown, truth))
+    assert coloured == pytest.approx(delta_e2000_coloured(brown, truth))
+    assert coloured > 15 * mean > 0  # only the patch counts
+    assert delta_e2000_coloured(truth, truth) == pytest.approx(0.0, abs=1e-9)
+    assert delta_e2000_coloured(np.full_like(truth, 128), np.full_like(truth, 128)) is None

@@ -1,9 +1,17 @@
-"""Torch dataset over a built dataset folder: grey L in (augmented), true ab out.
+"""Torch dataset over a built dataset folder: grey L in (optionally degraded), true ab out.
 
-The input is made exactly as inference makes it -- colour frame -> the grey level whose L is the
-frame's L -> L -- then degraded the way archive black-and-white footage is: tone curve changes
-(brightness, contrast, gamma), softness (blur) and film grain. Only the input is degraded; the
-target ab is the clean frame's, so the model learns not to rely on a clean input.
+**Scale.** Each stored frame is first scaled so that its short side is the model's working size,
+the size at which the engine will show the network a frame of any resolution. Objects so reach
+the network at the scale it will meet them at inference (a small random zoom, ``scale_jitter``,
+adds robustness); training on crops of larger frames would teach it a scale it never sees.
+
+**Crop.** ``crop=(h, w)`` at that scale; the trainer picks the whole frame when every frame has
+one shape (one show, one format), else the largest window every frame holds.
+
+**Input.** Made exactly as inference makes it -- colour frame -> the grey level whose L is the
+frame's L -> L -- then, with ``augment``, flipped and optionally degraded the way archive
+black-and-white footage is: tone curve changes (brightness, contrast, gamma), softness (blur) and
+film grain. Only the input is degraded; the target ab is the clean frame's.
 """
 
 from __future__ import annotations
@@ -25,7 +33,7 @@ from restorer.errors import DatasetError
 class Augment:
     """Input degradations; each is applied with probability ``p`` at a random strength."""
 
-    p: float = 0.5
+    p: float = 0.5             # 0: no degradation (flips and zoom only)
     brightness: float = 20.0   # +- grey levels
     contrast: float = 0.25     # x (1 +- contrast)
     gamma: float = 0.3         # exp(+- gamma)
@@ -57,23 +65,49 @@ def to_tensors(grey: np.ndarray, ab: np.ndarray) -> tuple[torch.Tensor, torch.Te
     return torch.from_numpy(np.ascontiguousarray(x[None])), torch.from_numpy(y)
 
 
-class ColourDataset(Dataset):
-    """``(L input (1, c, c), ab target (2, c, c))`` pairs from one split of a dataset folder.
+def scaled_shape(shape: tuple[int, int], working_size: int) -> tuple[int, int]:
+    """``(h, w)`` of a frame of ``shape`` at the working size: short side ``working_size``, or
+    as it is when smaller (the engine never enlarges a frame either)."""
+    h, w = shape
+    s = min(1.0, working_size / min(h, w))
+    return max(1, round(h * s)), max(1, round(w * s))
 
-    ``crop``: side of the square taken from each stored frame (random when ``augment``, centre
-    otherwise); ``None`` uses the whole frame. Frames are read lazily from memory maps.
+
+def common_crop(shapes: set[tuple[int, int]], working_size: int, multiple: int = 8
+                ) -> tuple[int, int]:
+    """The largest ``(h, w)`` window (multiples of ``multiple``) that every frame shape holds at
+    the working size: the whole frame when all frames have one shape."""
+    scaled = [scaled_shape(s, working_size) for s in shapes]
+    h = min(s[0] for s in scaled)
+    w = min(s[1] for s in scaled)
+    return max(multiple, h // multiple * multiple), max(multiple, w // multiple * multiple)
+
+
+class ColourDataset(Dataset):
+    """``(L input (1, h, w), ab target (2, h, w))`` pairs from one split of a dataset folder.
+
+    Frames are scaled to a short side of ``working_size`` (``None``: as stored), then cropped to
+    ``crop`` (random with ``augment``, centred otherwise; ``None``: the whole scaled frame, so
+    frames of different shapes give tensors of different shapes). Frames are read lazily from
+    memory maps.
     """
 
     def __init__(self, root: str | os.PathLike[str], split: str = "train",
-                 crop: int | None = None, augment: Augment | None = None, seed: int = 0) -> None:
+                 working_size: int | None = None, crop: tuple[int, int] | None = None,
+                 augment: Augment | None = None, seed: int = 0,
+                 scale_jitter: float = 0.15) -> None:
         self.store = FrameStore(root, split)
-        self.crop = crop or self.store.size
-        if self.crop > self.store.size:
-            raise DatasetError(f"crop {self.crop} is larger than the dataset's frames "
-                               f"({self.store.size}); lower --crop or rebuild with a larger --size")
+        self.working_size = working_size
+        self.crop = crop
         self.augment = augment
         self.seed = seed
+        self.scale_jitter = scale_jitter if augment is not None else 0.0
         self._rng: np.random.Generator | None = None
+        if crop is not None and working_size is None:
+            small = [s for s in self.store.frame_shapes() if s[0] < crop[0] or s[1] < crop[1]]
+            if small:
+                raise DatasetError(f"crop {crop[1]}x{crop[0]} is larger than the dataset's "
+                                   f"{small[0][1]}x{small[0][0]} frames; lower --crop")
 
     def __len__(self) -> int:
         return len(self.store)
@@ -84,25 +118,41 @@ class ColourDataset(Dataset):
             self._rng = np.random.default_rng([self.seed, torch.initial_seed() % 2**32])
         return self._rng
 
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def frame_rgb(self, i: int, rng: np.random.Generator | None = None) -> np.ndarray:
+        """Frame ``i`` as uint8 RGB at the working scale, cropped (randomly when ``rng``)."""
         rgb = self.store[i]
-        s, c = self.store.size, self.crop
-        if self.augment is not None:
-            rng = self.rng()
-            y0, x0 = (int(v) for v in rng.integers(0, s - c + 1, 2))
+        h, w = rgb.shape[:2]
+        ch, cw = self.crop or (0, 0)
+        s = 1.0 if self.working_size is None else min(1.0, self.working_size / min(h, w))
+        if rng is not None and self.scale_jitter > 0:
+            s *= float(np.exp(rng.uniform(-np.log1p(self.scale_jitter),
+                                          np.log1p(self.scale_jitter))))
+        s = max(s, ch / h, cw / w)  # the crop must fit
+        if abs(s - 1.0) > 1e-6:
+            nw, nh = max(cw, round(w * s)), max(ch, round(h * s))
+            rgb = cv2.resize(np.asarray(rgb), (nw, nh),
+                             interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR)
+            h, w = nh, nw
+        if self.crop is None:
+            return np.array(rgb)
+        if rng is not None:
+            y0, x0 = int(rng.integers(0, h - ch + 1)), int(rng.integers(0, w - cw + 1))
         else:
-            y0 = x0 = (s - c) // 2
-        rgb = np.array(rgb[y0: y0 + c, x0: x0 + c])  # copies only the crop out of the map
-        if self.augment is not None and self.augment.flip and self.rng().random() < 0.5:
+            y0, x0 = (h - ch) // 2, (w - cw) // 2
+        return np.array(rgb[y0: y0 + ch, x0: x0 + cw])  # copies only the crop out of the map
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        rng = self.rng() if self.augment is not None else None
+        rgb = self.frame_rgb(i, rng)
+        if rng is not None and self.augment is not None and self.augment.flip and \
+                rng.random() < 0.5:
             rgb = np.ascontiguousarray(rgb[:, ::-1])
         lab = rgb8_to_lab(rgb)
         grey = L_to_grey(lab[..., 0])
-        if self.augment is not None:
-            grey = degrade(grey, self.rng(), self.augment)
+        if rng is not None and self.augment is not None and self.augment.p > 0:
+            grey = degrade(grey, rng, self.augment)
         return to_tensors(grey, lab[..., 1:])
 
     def rgb(self, i: int) -> np.ndarray:
-        """The stored frame's centre crop as uint8 RGB (for validation grids)."""
-        s, c = self.store.size, self.crop
-        y0 = (s - c) // 2
-        return np.array(self.store[i][y0: y0 + c, y0: y0 + c])
+        """The frame as the network is shown it in validation (uint8 RGB)."""
+        return self.frame_rgb(i)

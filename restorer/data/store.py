@@ -1,9 +1,10 @@
-"""On-disk dataset: fixed-size ``.npy`` shards of square uint8 RGB frames, plus a JSON manifest.
+"""On-disk dataset: ``.npy`` shards of whole uint8 RGB frames (aspect kept), plus a JSON manifest.
 
 Layout of ``show.dataset/``::
 
-    manifest.json         # format, size, sources, per-frame provenance (columnar), statistics
-    train_00000.npy       # (n <= shard_size, S, S, 3) uint8 RGB, one shard per 1024 frames
+    manifest.json         # format, short side, sources, per-frame provenance (columnar), stats
+    train_00000.npy       # (n <= shard_size, H, W, 3) uint8 RGB; every frame of a shard has the
+    train_00001.npy       # same shape, and the manifest lists each shard's (H, W)
     val_00000.npy
 
 Why this format:
@@ -14,12 +15,14 @@ Why this format:
 * **uint8 RGB, not Lab**: lossless with respect to the decoded source (half the bytes of float
   Lab), and the trainer derives the network input exactly as inference does (RGB -> the grey level
   whose L is the frame's L -> L), so training and inference see identical quantisation.
-* **Square ``S x S`` frames** (short side scaled to ``S``, centre crop): one fixed shape makes a
-  shard a single contiguous array and a batch a plain stack. The trainer takes random crops of it
-  anyway and the U-Net is fully convolutional, so it still runs at any aspect ratio; what is lost
-  is the outer part of wide frames, which holds the same kinds of content as the centre.
+* **Whole frames, aspect kept** (short side scaled to ``size``): the network is trained on what
+  it will be shown, the sides of a 4:3 or 16:9 frame included. A shard holds frames of one shape,
+  so a shard is a single contiguous array; a video gives one shape, photos are snapped to a few
+  aspect buckets (see :mod:`restorer.data.extract`).
 * **Splits in separate shards**: a split is a list of files; nothing decides at read time.
 * **Atomic**: the builder writes into a hidden temp folder beside the target and renames it.
+
+Version 1 datasets (square frames) still read: every shard's shape is then ``(size, size)``.
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ import numpy as np
 from restorer.errors import DatasetError
 
 FORMAT = "restorer-dataset"
-VERSION = 1
+VERSION = 2
 SHARD_SIZE = 1024
 SPLITS = ("train", "val")
 
@@ -48,49 +51,52 @@ COLUMNS = ("source", "frame", "time", "scene", "shard", "index")
 
 @dataclass
 class SplitWriter:
-    """Appends frames of one split to ``<split>_NNNNN.npy`` shards of ``shard_size`` frames."""
+    """Appends frames of one split to ``<split>_NNNNN.npy`` shards, one open shard per shape."""
 
     root: Path
     split: str
-    size: int
     shard_size: int = SHARD_SIZE
     count: int = 0
     shards: list[str] = field(default_factory=list)
-    _mm: np.memmap | None = None
-    _fill: int = 0
+    shapes: list[tuple[int, int]] = field(default_factory=list)
+    _open: dict[tuple[int, int], tuple[int, np.memmap, int]] = field(default_factory=dict)
 
     def append(self, rgb: np.ndarray) -> tuple[int, int]:
-        """Write one ``(S, S, 3)`` uint8 frame; returns ``(shard number, index in shard)``."""
-        if rgb.shape != (self.size, self.size, 3) or rgb.dtype != np.uint8:
-            raise ValueError(f"frame must be uint8 ({self.size}, {self.size}, 3); got "
-                             f"{rgb.dtype} {rgb.shape}")
-        if self._mm is None or self._fill == self.shard_size:
-            self._close_shard()
-            name = f"{self.split}_{len(self.shards):05d}.npy"
+        """Write one ``(H, W, 3)`` uint8 frame; returns ``(shard number, index in shard)``."""
+        if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
+            raise ValueError(f"frame must be uint8 (H, W, 3); got {rgb.dtype} {rgb.shape}")
+        shape = (int(rgb.shape[0]), int(rgb.shape[1]))
+        k, mm, fill = self._open.get(shape, (-1, None, self.shard_size))  # type: ignore[arg-type]
+        if fill == self.shard_size:
+            if mm is not None:
+                self._close_shard(shape)
+            k = len(self.shards)
+            name = f"{self.split}_{k:05d}.npy"
             self.shards.append(name)
-            self._mm = np.lib.format.open_memmap(
-                self.root / name, mode="w+", dtype=np.uint8,
-                shape=(self.shard_size, self.size, self.size, 3))
-            self._fill = 0
-        self._mm[self._fill] = rgb
-        self._fill += 1
+            self.shapes.append(shape)
+            mm = np.lib.format.open_memmap(self.root / name, mode="w+", dtype=np.uint8,
+                                           shape=(self.shard_size, *shape, 3))
+            fill = 0
+        mm[fill] = rgb
+        self._open[shape] = (k, mm, fill + 1)
         self.count += 1
-        return len(self.shards) - 1, self._fill - 1
+        return k, fill
 
-    def _close_shard(self) -> None:
-        if self._mm is None:
-            return
-        self._mm.flush()
-        if self._fill < self.shard_size:
-            # The last shard is allocated full size; rewrite it at its true length.
-            path = self.root / self.shards[-1]
-            trimmed = np.array(self._mm[: self._fill])
-            del self._mm
-            np.save(path, trimmed)
-        self._mm = None
+    def _close_shard(self, shape: tuple[int, int]) -> None:
+        k, mm, fill = self._open.pop(shape)
+        mm.flush()
+        if fill < self.shard_size:
+            # Shards are allocated full size; the last of each shape is rewritten at its length.
+            trimmed = np.array(mm[:fill])
+            del mm
+            np.save(self.root / self.shards[k], trimmed)
 
     def close(self) -> None:
-        self._close_shard()
+        for shape in list(self._open):
+            self._close_shard(shape)
+
+    def abort(self) -> None:
+        self._open.clear()
 
 
 class DatasetWriter:
@@ -104,7 +110,7 @@ class DatasetWriter:
         self.dest.parent.mkdir(parents=True, exist_ok=True)
         self.tmp = Path(tempfile.mkdtemp(prefix=f".{self.dest.name}.tmp-", dir=self.dest.parent))
         self.size = size
-        self.splits = {s: SplitWriter(self.tmp, s, size, shard_size) for s in SPLITS}
+        self.splits = {s: SplitWriter(self.tmp, s, shard_size) for s in SPLITS}
         self.sources: list[dict[str, Any]] = []
         self.columns: dict[str, dict[str, list[Any]]] = {
             s: {c: [] for c in COLUMNS} for s in SPLITS}
@@ -127,9 +133,11 @@ class DatasetWriter:
             w.close()
         manifest = {
             "format": FORMAT, "version": VERSION, "size": self.size, "layout": "rgb8 NHWC",
+            "aspect": "kept",
             "shard_size": self.splits["train"].shard_size,
             "sources": self.sources,
-            "splits": {s: {"count": w.count, "shards": w.shards, "frames": self.columns[s]}
+            "splits": {s: {"count": w.count, "shards": w.shards,
+                           "shapes": [list(sh) for sh in w.shapes], "frames": self.columns[s]}
                        for s, w in self.splits.items()},
             **extra,
         }
@@ -147,7 +155,7 @@ class DatasetWriter:
 
     def abort(self) -> None:
         for w in self.splits.values():
-            w._mm = None
+            w.abort()
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 
@@ -180,7 +188,7 @@ def read_manifest(root: str | os.PathLike[str]) -> dict[str, Any]:
 
 
 class FrameStore:
-    """Read-only, lazily memory-mapped view of one split: ``store[i]`` is a ``(S, S, 3)`` frame.
+    """Read-only, lazily memory-mapped view of one split: ``store[i]`` is an ``(H, W, 3)`` frame.
 
     Nothing is read until indexed; each shard is mapped on first use (after a DataLoader worker
     forks, so workers never share file handles).
@@ -195,6 +203,10 @@ class FrameStore:
         info = self.manifest["splits"][split]
         self.size = int(self.manifest["size"])
         self.shards: list[str] = list(info["shards"])
+        # Version 1 datasets hold square frames only and list no shapes.
+        self.shapes: list[tuple[int, int]] = [
+            (int(h), int(w)) for h, w in info.get("shapes", [[self.size, self.size]] *
+                                                  len(self.shards))]
         self.frames: dict[str, list[Any]] = info["frames"]
         self._shard_of = np.asarray(self.frames["shard"], np.int64)
         self._index_of = np.asarray(self.frames["index"], np.int64)
@@ -215,9 +227,10 @@ class FrameStore:
             except (ValueError, OSError) as exc:
                 raise DatasetError(f"shard {self.shards[k]} of {self.root} is corrupt ({exc}); "
                                    "rebuild the dataset") from exc
-            if mm.ndim != 4 or mm.shape[1:] != (self.size, self.size, 3):
+            want = (*self.shapes[k], 3)
+            if mm.ndim != 4 or mm.shape[1:] != want:
                 raise DatasetError(f"shard {self.shards[k]} has shape {mm.shape}, expected "
-                                   f"(n, {self.size}, {self.size}, 3); rebuild the dataset")
+                                   f"(n, {', '.join(map(str, want))}); rebuild the dataset")
             self._maps[k] = mm
         return mm
 
@@ -225,6 +238,14 @@ class FrameStore:
         if not -len(self) <= i < len(self):
             raise IndexError(i)
         return self.shard(int(self._shard_of[i]))[int(self._index_of[i])]
+
+    def shape_of(self, i: int) -> tuple[int, int]:
+        """``(H, W)`` of frame ``i``, without reading it."""
+        return self.shapes[int(self._shard_of[i])]
+
+    def frame_shapes(self) -> set[tuple[int, int]]:
+        """Every frame shape in this split."""
+        return {self.shapes[k] for k in set(self._shard_of.tolist())}
 
     def provenance(self, i: int) -> dict[str, Any]:
         rec = {c: self.frames[c][i] for c in COLUMNS}

@@ -30,12 +30,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--resume", action="store_true",
                    help="continue from OUTPUT.state.safetensors (same step, weights, optimiser)")
     p.add_argument("--init", type=Path, default=None,
-                   help="fine-tune from this model file (e.g. models/default.safetensors)")
-    p.add_argument("--base", type=int, default=d.arch["base"], help="U-Net width")
-    p.add_argument("--depth", type=int, default=d.arch["depth"], help="U-Net stages")
-    p.add_argument("--working-size", type=int, default=d.working_size,
-                   help="inference short side saved in the model")
-    p.add_argument("--crop", type=int, default=d.crop, help="training crop side")
+                   help="fine-tune from this model file, keeping its network (default: random "
+                        "weights, which measured better for a show than the general model)")
+    p.add_argument("--base", type=int, default=None,
+                   help="U-Net width (default: 16 on a CPU, 32 on a GPU)")
+    p.add_argument("--depth", type=int, default=None,
+                   help="U-Net stages (default: 3 on a CPU, 4 on a GPU)")
+    p.add_argument("--working-size", type=int, default=None,
+                   help="inference short side saved in the model; training frames are scaled "
+                        "to it (default: from the sources' resolution)")
+    p.add_argument("--crop", type=int, default=None,
+                   help="square training crop at the working size (default: whole frames)")
     p.add_argument("--batch", type=int, default=d.batch_size)
     p.add_argument("--lr", type=float, default=d.lr)
     p.add_argument("--loss", choices=["l1", "huber"], default=d.loss)
@@ -43,7 +48,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="class rebalancing strength 0..1 (Zhang et al.; fights sepia)")
     p.add_argument("--colourfulness", type=float, default=d.colourfulness_weight,
                    help="weight of the colourfulness-matching term")
-    p.add_argument("--no-augment", action="store_true", help="no input degradations")
+    p.add_argument("--no-augment", action="store_true", help="no flips, zoom or degradations")
+    p.add_argument("--degrade", type=float, default=d.degrade,
+                   help="probability 0..1 of each archive degradation of the input (grain, "
+                        "blur, tone); raise it for noisy telerecordings (default "
+                        f"{d.degrade:g})")
+    p.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16"], default="auto",
+                   help="auto: bf16 on CPUs that compute it natively, fp16 on CUDA")
     p.add_argument("--workers", type=int, default=d.num_workers, help="DataLoader workers")
     p.add_argument("--val-every", type=int, default=d.val_every, help="steps between validations")
     p.add_argument("--val-frames", type=int, default=d.val_frames)
@@ -59,16 +70,21 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    arch = None
+    if args.base is not None or args.depth is not None:
+        arch = {"arch": "unet", "base": args.base or (32 if args.device == "cuda" else 16),
+                "depth": args.depth or 3}
+    init = str(args.init) if args.init is not None else None
     return TrainConfig(
-        dataset=str(args.dataset), out=str(args.output),
-        arch={"arch": "unet", "base": args.base, "depth": args.depth},
+        dataset=str(args.dataset), out=str(args.output), arch=arch,
         working_size=args.working_size, crop=args.crop, batch_size=args.batch, lr=args.lr,
         steps=args.steps, minutes=args.minutes, loss=args.loss, rebalance=args.rebalance,
         colourfulness_weight=args.colourfulness, gan=args.gan, gan_weight=args.gan_weight,
-        augment=not args.no_augment, num_workers=args.workers, val_every=args.val_every,
+        augment=not args.no_augment, degrade=args.degrade, precision=args.precision,
+        num_workers=args.workers, val_every=args.val_every,
         val_frames=args.val_frames, select_by=args.select_by, seed=args.seed,
         device=args.device, threads=args.threads, amp=not args.no_amp,
-        init=str(args.init) if args.init else None,
+        init=init,
         resume=args.resume, name=args.name,
         command="restorer " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
     )

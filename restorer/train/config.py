@@ -10,6 +10,7 @@ from restorer.errors import RestorerError
 
 LOSSES = ("l1", "huber")
 SELECT_BY = ("delta_e", "l1")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
 
 @dataclass
@@ -18,10 +19,11 @@ class TrainConfig:
 
     dataset: str = ""
     out: str = "model.safetensors"
-    # network and sizes
-    arch: dict[str, Any] = field(default_factory=lambda: {"arch": "unet", "base": 16, "depth": 3})
-    working_size: int = 160        # inference short side written into the model file
-    crop: int = 128                # random square crops taken from the stored frames
+    # network and sizes: None = chosen from the data and device (restorer.train.auto)
+    arch: dict[str, Any] | None = None
+    working_size: int | None = None  # inference short side; training frames are scaled to it
+    crop: int | None = None        # square crop side at the working size; None: auto
+    crop_hw: list[int] | None = None  # the (h, w) actually trained on (set by auto.resolve)
     # optimisation
     batch_size: int = 16
     lr: float = 2e-3
@@ -34,7 +36,7 @@ class TrainConfig:
     # losses
     loss: str = "l1"               # "l1" or "huber" on normalised ab
     huber_delta: float = 0.05      # in normalised ab units (x110 = Lab units)
-    rebalance: float = 0.0         # 0 off; 1 = Zhang et al. class rebalancing; between: softer
+    rebalance: float = 0.5         # 0 off; 1 = Zhang et al. class rebalancing; between: softer
     rebalance_mix: float = 0.5     # Zhang's lambda: mix of the empirical and uniform ab priors
     colourfulness_weight: float = 0.0  # penalise |mean chroma(pred) - mean chroma(truth)|
     gan: bool = False
@@ -43,7 +45,8 @@ class TrainConfig:
                                                           "layers": 3})
     disc_lr: float = 2e-4
     # data
-    augment: bool = True
+    augment: bool = True           # flips and a small random zoom
+    degrade: float = 0.0           # probability of each archive degradation (grain, blur, tone)
     num_workers: int = 2
     # validation and checkpoints
     val_every: int = 200
@@ -54,7 +57,9 @@ class TrainConfig:
     device: str = "auto"
     threads: int = 0               # CPU threads for torch (0: torch's default)
     amp: bool = True               # mixed precision, CUDA only
-    init: str | None = None        # fine-tune from this model file
+    precision: str = "auto"        # auto, fp32, bf16 (CPU autocast), fp16 (CUDA autocast)
+    channels_last: bool = True     # NHWC memory layout: faster convolutions on CPU and GPU
+    init: str | None = None        # fine-tune from this model file (None: random weights)
     resume: bool = False
     name: str = ""
     description: str = ""
@@ -66,8 +71,14 @@ class TrainConfig:
         if self.select_by not in SELECT_BY:
             raise RestorerError(f"unknown --select-by {self.select_by!r}; choose "
                                 f"{' or '.join(SELECT_BY)}")
+        if self.precision not in PRECISIONS:
+            raise RestorerError(f"unknown precision {self.precision!r}; choose "
+                                f"{', '.join(PRECISIONS)}")
+        if not 0.0 <= self.degrade <= 1.0:
+            raise RestorerError(f"--degrade must be in 0..1; got {self.degrade}")
         for name in ("batch_size", "crop", "working_size", "steps", "val_every"):
-            if getattr(self, name) < 1:
+            value = getattr(self, name)
+            if value is not None and value < 1:
                 raise RestorerError(f"{name.replace('_', '-')} must be at least 1")
         if self.minutes is not None and self.minutes <= 0:
             raise RestorerError("--minutes must be positive")

@@ -22,6 +22,7 @@ import json
 import math
 import os
 import platform
+import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -43,8 +44,9 @@ from restorer.data.dataset import Augment, ColourDataset
 from restorer.data.store import read_manifest
 from restorer.engine import pick_device
 from restorer.errors import DatasetError, ModelError
-from restorer.metrics import colourfulness, delta_e2000, psnr
+from restorer.metrics import colourfulness, delta_e2000_split, psnr
 from restorer.nets import build_net
+from restorer.train.auto import describe_dataset, resolve
 from restorer.train.config import TrainConfig
 from restorer.train.losses import (
     RebalanceWeights,
@@ -65,14 +67,18 @@ class TrainResult:
     data_wait_s: float
     train_s: float
     history: list[dict[str, float]] = field(default_factory=list)
+    step_s: float = 0.0            # forward, backward and optimiser steps
+    val_s: float = 0.0             # validation and checkpoint writing
+    choices: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
         figs = ", ".join(f"{k} {v:.3f}" for k, v in self.best.items())
-        wait = 100 * self.data_wait_s / max(self.train_s, 1e-9)
+        t = max(self.train_s, 1e-9)
         return (f"{self.step} steps in {self.train_s / 60:.1f} min, "
-                f"{self.samples_per_s:.1f} samples/s, waiting for data {self.data_wait_s:.1f} s "
-                f"({wait:.0f}%); best validation: {figs or 'none (no validation frames)'}; "
-                f"model: {self.out}")
+                f"{self.samples_per_s:.1f} samples/s; time: steps {100 * self.step_s / t:.0f}%, "
+                f"waiting for data {100 * self.data_wait_s / t:.0f}%, validation "
+                f"{100 * self.val_s / t:.0f}%; best validation: "
+                f"{figs or 'none (no validation frames)'}; model: {self.out}")
 
 
 def state_path(out: str | os.PathLike[str]) -> Path:
@@ -195,10 +201,15 @@ def validate(model: nn.Module, val: ColourDataset, device: torch.device, max_fra
     model.eval()
     idx = np.linspace(0, len(val) - 1, min(len(val), max_frames)).round().astype(int)
     idx = sorted(set(idx.tolist()))
-    l1, de, ps, cf_p, cf_t = [], [], [], [], []
+    l1, de, dec, ps, cf_p, cf_t = [], [], [], [], [], []
     grid: list[np.ndarray] = []
-    for i in range(0, len(idx), batch):
-        xs, ys = zip(*(val[j] for j in idx[i: i + batch]), strict=True)
+    # Whole frames at the working size; frames of one shape go through in one batch.
+    by_shape: dict[tuple[int, int], list[int]] = {}
+    for j in idx:
+        by_shape.setdefault(val.store.shape_of(j), []).append(j)
+    chunks = [js[i: i + batch] for js in by_shape.values() for i in range(0, len(js), batch)]
+    for chunk in chunks:
+        xs, ys = zip(*(val[j] for j in chunk), strict=True)
         x, y = torch.stack(xs).to(device), torch.stack(ys).to(device)
         pred = model(x).float()
         l1.append(float((pred - y).abs().mean()) * AB_SCALE)
@@ -206,20 +217,27 @@ def validate(model: nn.Module, val: ColourDataset, device: torch.device, max_fra
         rgb_p = _to_rgb8(torch.cat([L, pred * AB_SCALE], 1))
         rgb_t = _to_rgb8(torch.cat([L, y * AB_SCALE], 1))
         for k, (p, t) in enumerate(zip(rgb_p, rgb_t, strict=True)):
-            de.append(delta_e2000(p, t))
+            d, c = delta_e2000_split(p, t)
+            de.append(d)
+            if c is not None:
+                dec.append(c)
             ps.append(min(psnr(p, t), 99.0))
             cf_p.append(colourfulness(p))
             cf_t.append(colourfulness(t))
             if len(grid) < 4:  # grey input | prediction | truth
                 g = _to_rgb8(torch.cat([L[k: k + 1], torch.zeros_like(pred[k: k + 1])], 1))[0]
-                grid.append(np.concatenate([g, p, t], 1))
+                if not grid or grid[0].shape == (g.shape[0], 3 * g.shape[1], 3):
+                    grid.append(np.concatenate([g, p, t], 1))
     model.train()
     if grid_path is not None and grid:
         grid_path.parent.mkdir(parents=True, exist_ok=True)
         cv2.imwrite(str(grid_path), cv2.cvtColor(np.concatenate(grid, 0), cv2.COLOR_RGB2BGR))
     mean_t = float(np.mean(cf_t))
-    return {"l1": float(np.mean(l1)), "delta_e": float(np.mean(de)), "psnr": float(np.mean(ps)),
-            "colourfulness_ratio": float(np.mean(cf_p)) / mean_t if mean_t > 0 else 1.0}
+    out = {"l1": float(np.mean(l1)), "delta_e": float(np.mean(de)), "psnr": float(np.mean(ps)),
+           "colourfulness_ratio": float(np.mean(cf_p)) / mean_t if mean_t > 0 else 1.0}
+    if dec:
+        out["delta_e_coloured"] = float(np.mean(dec))
+    return out
 
 
 def _to_rgb8(lab: torch.Tensor) -> list[np.ndarray]:
@@ -264,14 +282,27 @@ def train(cfg: TrainConfig, progress: bool = True,
     if cfg.threads > 0:
         torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed + rank)
-    use_amp = cfg.amp and device.type == "cuda"
     out = Path(cfg.out)
 
-    # ---- data: lazily memory-mapped frames; each rank gets its own shard of every epoch
+    if cfg.resume and not state_path(out).is_file():
+        load_state(state_path(out))  # raises the one-line "nothing to resume" error
+    # ---- defaults from the data, the budget and the device; each decision is said once
     manifest = read_manifest(cfg.dataset)
-    train_ds = ColourDataset(cfg.dataset, "train", crop=min(cfg.crop, manifest["size"]),
-                             augment=Augment() if cfg.augment else None, seed=cfg.seed + rank)
-    val_ds = ColourDataset(cfg.dataset, "val")
+    choices = [describe_dataset(cfg), *resolve(cfg, device)]
+    if master:
+        for line in choices:
+            print(f"restorer: {line}", file=sys.stderr)
+    assert cfg.working_size is not None and cfg.crop_hw is not None and cfg.arch is not None
+    amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(cfg.precision)
+    use_amp = amp_dtype is not None
+    memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
+
+    # ---- data: lazily memory-mapped frames; each rank gets its own shard of every epoch
+    train_ds = ColourDataset(cfg.dataset, "train", working_size=cfg.working_size,
+                             crop=(cfg.crop_hw[0], cfg.crop_hw[1]),
+                             augment=Augment(p=cfg.degrade) if cfg.augment else None,
+                             seed=cfg.seed + rank)
+    val_ds = ColourDataset(cfg.dataset, "val", working_size=cfg.working_size)
     if len(train_ds) == 0:
         raise DatasetError(f"{cfg.dataset} has no training frames; rebuild it with more inputs")
     if world > 1:
@@ -290,14 +321,14 @@ def train(cfg: TrainConfig, progress: bool = True,
         cfg.arch = init_meta.arch
     else:
         model = build_net(cfg.arch)
-    model = model.to(device).train()
+    model = model.to(device, memory_format=memory_format).train()
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay,
                             betas=(0.9, 0.99))
     disc = opt_d = None
     if cfg.gan:
         disc = build_net(cfg.disc).to(device).train()
         opt_d = torch.optim.AdamW(disc.parameters(), lr=cfg.disc_lr, betas=(0.5, 0.999))
-    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+    scaler = torch.amp.GradScaler("cuda", enabled=cfg.precision == "fp16")
     rebalance = (RebalanceWeights(manifest["stats"], cfg.rebalance_mix, cfg.rebalance)
                  if cfg.rebalance > 0 else None)
 
@@ -358,6 +389,7 @@ def train(cfg: TrainConfig, progress: bool = True,
     batches = _batches(loader, sampler)
     t_start = time.perf_counter()
     samples, data_wait, last_val = 0, 0.0, step
+    step_s = val_s = 0.0
     losses: dict[str, float] = {}
     while True:
         elapsed = time.perf_counter() - t_start
@@ -372,7 +404,8 @@ def train(cfg: TrainConfig, progress: bool = True,
         t0 = time.perf_counter()
         x, y = next(batches)
         data_wait += time.perf_counter() - t0
-        x = x.to(device, non_blocking=True)
+        t_step = time.perf_counter()
+        x = x.to(device, non_blocking=True).contiguous(memory_format=memory_format)
         y = y.to(device, non_blocking=True)
 
         frac = step / cfg.steps
@@ -382,7 +415,7 @@ def train(cfg: TrainConfig, progress: bool = True,
         for g in opt.param_groups:
             g["lr"] = lr
 
-        with torch.autocast(device.type, dtype=torch.float16, enabled=use_amp):
+        with torch.autocast(device.type, dtype=amp_dtype, enabled=use_amp):
             pred = model(x)
         pred = pred.float()
         weight = rebalance(y) if rebalance is not None else None
@@ -397,7 +430,7 @@ def train(cfg: TrainConfig, progress: bool = True,
             # Discriminator: real (L, ab) pairs vs generated ones, in one forward pass.
             real = torch.cat([x, y], 1)
             fake = torch.cat([x, pred.detach()], 1)
-            with torch.autocast(device.type, dtype=torch.float16, enabled=use_amp):
+            with torch.autocast(device.type, dtype=amp_dtype, enabled=use_amp):
                 logits = disc(torch.cat([real, fake], 0))
             n = x.shape[0]
             d_loss = 0.5 * (gan_loss(logits[:n], True) + gan_loss(logits[n:], False))
@@ -405,7 +438,7 @@ def train(cfg: TrainConfig, progress: bool = True,
             scaler.scale(d_loss).backward()
             scaler.step(opt_d)
             # Generator: fool the discriminator, on top of the pixel loss (pix2pix).
-            with torch.autocast(device.type, dtype=torch.float16, enabled=use_amp):
+            with torch.autocast(device.type, dtype=amp_dtype, enabled=use_amp):
                 g_logits = disc(torch.cat([x, pred], 1))
             g_adv = gan_loss(g_logits, True)
             loss = loss + cfg.gan_weight * g_adv
@@ -421,6 +454,7 @@ def train(cfg: TrainConfig, progress: bool = True,
         step += 1
         samples += x.shape[0] * world
         losses["loss"] = loss.item()
+        step_s += time.perf_counter() - t_step
         if on_step is not None:
             on_step(step, losses)
         if bar is not None:
@@ -430,17 +464,22 @@ def train(cfg: TrainConfig, progress: bool = True,
             bar.set_postfix_str(f"loss {losses['loss']:.4f}, lr {lr:.1e}, "
                                 f"{samples_per_s():.1f} samples/s{left}", refresh=False)
         if step - last_val >= cfg.val_every:
+            t_val = time.perf_counter()
             run_validation()
+            val_s += time.perf_counter() - t_val
             last_val = step
 
     # ---- end: validate the final weights too; the output keeps the best
     if step != last_val or not out.exists():
+        t_val = time.perf_counter()
         run_validation()
+        val_s += time.perf_counter() - t_val
     if bar is not None:
         bar.close()
     train_s = time.perf_counter() - t_start
     result = TrainResult(out=out, step=step, best=best, samples_per_s=samples_per_s(),
-                         data_wait_s=data_wait, train_s=train_s, history=history)
+                         data_wait_s=data_wait, train_s=train_s, history=history,
+                         step_s=step_s, val_s=val_s, choices=choices)
     if master and out.exists():
         _record_speed(out, result)
     if world > 1:
@@ -482,4 +521,7 @@ def _record_speed(out: Path, result: TrainResult) -> None:
     meta.training["samples_per_s"] = round(result.samples_per_s, 2)
     meta.training["data_wait_s"] = round(result.data_wait_s, 2)
     meta.training["train_s"] = round(result.train_s, 1)
+    meta.training["step_s"] = round(result.step_s, 1)
+    meta.training["val_s"] = round(result.val_s, 1)
+    meta.training["choices"] = result.choices
     save_model(out, net, meta)

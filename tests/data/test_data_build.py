@@ -3,17 +3,26 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 import torch
-from clips import make_clip
+from clips import FFMPEG, make_clip
 
 from restorer.cli import main
 from restorer.data import BuildOptions, ColourDataset, FrameStore, build_dataset, read_manifest
-from restorer.data.extract import parse_every, parse_exclude
+from restorer.data.dataset import common_crop
+from restorer.data.extract import (
+    fit_photo,
+    local_change,
+    parse_every,
+    parse_exclude,
+    plan_every,
+    val_blocks,
+)
 from restorer.errors import DatasetError
 
 
@@ -43,7 +52,7 @@ def clip(tmp_path_factory) -> Path:
     ("1", list(range(50))),
 ])
 def test_sampling_interval(clip, tmp_path, every, frames):
-    m = _build([clip], tmp_path / "d.dataset", every=every)
+    m = _build([clip], tmp_path / "d.dataset", every=every, val_fraction=0.0)
     assert _all_frames(m) == frames
 
 
@@ -58,14 +67,16 @@ def test_provenance_and_lazy_memmaps(clip, tmp_path):
     assert rec["time"] == pytest.approx(15 / 25)
     frame = store[3]
     assert isinstance(store.shard(0), np.memmap)  # file-backed, not loaded
-    assert frame.shape == (32, 32, 3) and frame.dtype == np.uint8
+    # The whole frame, aspect kept: 64x48 at a short side of 32 is 42x32 (even sizes).
+    assert frame.shape == (32, 42, 3) and frame.dtype == np.uint8
+    assert m["splits"]["train"]["shapes"] == [[32, 42]]
     assert frame.std() > 10  # real picture content, not zeros
-    # The stored frame is the decoded frame, square-cropped: compare with the reference decode.
+    # The stored frame is the decoded frame, scaled whole: compare with the reference decode.
     from restorer.media import probe, read_frame
 
-    def ref(n: int) -> np.ndarray:  # decoded at 42x32 (even sizes), centre 32x32
+    def ref(n: int) -> np.ndarray:
         f = read_frame(probe(clip), n, mode="rgb")
-        return cv2.resize(f, (42, 32), interpolation=cv2.INTER_AREA)[:, 5:37].astype(int)
+        return cv2.resize(f, (42, 32), interpolation=cv2.INTER_AREA).astype(int)
 
     err = np.abs(frame.astype(int) - ref(15)).mean()
     assert err < 12 and err < np.abs(frame.astype(int) - ref(35)).mean()
@@ -73,24 +84,103 @@ def test_provenance_and_lazy_memmaps(clip, tmp_path):
     assert len(m["stats"]["mean_ab"]) == 2 and m["stats"]["pixels"] > 0
 
 
-def test_split_by_scene_without_leakage(clip, tmp_path):
-    # Short segments make many split units; neighbouring frames must stay in one split.
-    m = _build([clip], tmp_path / "d.dataset", every="1", segment_seconds=0.2,
-               val_fraction=0.25)
-    tr, va = m["splits"]["train"], m["splits"]["val"]
-    assert tr["count"] > 0 and va["count"] > 0
-    assert not set(tr["frames"]["scene"]) & set(va["frames"]["scene"])
-    # each scene is a contiguous run of frames
-    for split in (tr, va):
-        by_scene: dict[int, list[int]] = {}
-        for s, f in zip(split["frames"]["scene"], split["frames"]["frame"], strict=True):
-            by_scene.setdefault(s, []).append(f)
-        for fs in by_scene.values():
-            assert fs == list(range(fs[0], fs[0] + len(fs)))
+def test_one_source_always_validates_apart_in_time(tmp_path):
+    # A single 6 s shot (no cuts): validation is a contiguous block, with a gap on both sides.
+    clip = make_clip(tmp_path / "shot.mp4", size=(64, 48), seconds=6.0, fps="25", audio=False)
+    m = _build([clip], tmp_path / "d.dataset", every="1", val_gap_seconds=0.4)
+    tr, va = m["splits"]["train"]["frames"], m["splits"]["val"]["frames"]
+    assert len(va["time"]) >= 10 and len(tr["time"]) > 5 * len(va["time"])
+    lo, hi = min(va["time"]), max(va["time"])
+    assert va["frame"] == list(range(va["frame"][0], va["frame"][-1] + 1))  # one block
+    gap = min(abs(t - v) for t in tr["time"] for v in (lo, hi))
+    assert gap >= 0.4 and not [t for t in tr["time"] if lo <= t <= hi]
+    assert m["skipped"]["val_gap"] > 0
+    assert m["sources"][0]["val_blocks"][0][0] == pytest.approx(lo, abs=0.05)
+
+
+def test_val_blocks_spread_over_long_material():
+    blocks = val_blocks(600.0, [(100.0, 200.0)], 0.1, 10.0)
+    assert len(blocks) == 5 and sum(e - a for a, e in blocks) == pytest.approx(50.0)
+    assert not [b for b in blocks if b[1] > 100.0 and b[0] < 200.0]  # none in the exclusion
+    assert blocks == sorted(blocks)
+    assert val_blocks(4.5, [], 0.1, 10.0) == [pytest.approx((2.025, 2.475))]
+    assert val_blocks(10.0, [], 0.0, 10.0) == []
+
+
+def _static_shot_with_a_moving_patch(path: Path) -> Path:
+    """30 frames of a textured still; frames 10-19 move an 8x8 patch, 20-29 equal frame 0."""
+    rng = np.random.default_rng(1)
+    still = cv2.resize(rng.integers(40, 220, (9, 12, 3), dtype=np.uint8), (96, 72),
+                       interpolation=cv2.INTER_CUBIC)
+    frames = []
+    for n in range(30):
+        f = still.copy()
+        if 10 <= n < 20:  # a mouth opening and closing: small, but a real change
+            k = n - 10
+            f[40:48, 30 + 2 * k: 38 + 2 * k] = (255, 30, 30) if k % 2 else (20, 20, 200)
+        frames.append(f)
+    cmd = [FFMPEG, "-v", "error", "-y", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", "96x72",
+           "-r", "25", "-i", "-", "-c:v", "libx264", "-qp", "12", "-pix_fmt", "yuv444p",
+           str(path)]
+    subprocess.run(cmd, input=np.stack(frames).tobytes(), check=True)
+    return path
+
+
+def test_duplicates_see_small_motion(tmp_path):
+    clip = _static_shot_with_a_moving_patch(tmp_path / "still.mp4")
+    opts = BuildOptions(size=64, every="1", val_fraction=0.0)  # the default dup threshold
+    events = list(build_dataset([clip], tmp_path / "d.dataset", opts))
+    m = read_manifest(tmp_path / "d.dataset")
+    kept = _all_frames(m)
+    assert kept == [0, *range(10, 21)]  # every moving frame kept, frozen frames dropped
+    assert m["skipped"]["duplicate"] == 30 - len(kept)
+    assert "dropped 18 duplicates" in events[-1].notes[0]
+
+
+def test_local_change_measure():
+    a = np.full((96, 128), 100, np.float32)
+    b = a + np.random.default_rng(0).normal(0, 1.5, a.shape).astype(np.float32)  # codec noise
+    assert local_change(a, b) < 1.5
+    c = a.copy()
+    c[40:46, 60:66] = 160  # a 6x6 change
+    assert local_change(a, c) > 20
+
+
+def test_stored_frames_keep_the_aspect(tmp_path):
+    wide = make_clip(tmp_path / "wide.mp4", size=(96, 54), seconds=0.4, audio=False)
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    sizes = {"landscape": (120, 90), "portrait": (60, 80), "pano": (200, 100)}
+    for name, (w, h) in sizes.items():
+        img = cv2.resize(rng.integers(0, 256, (6, 8, 3), dtype=np.uint8), (w, h),
+                         interpolation=cv2.INTER_NEAREST)
+        cv2.imwrite(str(folder / f"{name}.png"), img)
+    m = _build([wide, folder], tmp_path / "a.dataset", every="1", val_fraction=0.0)
+    shapes = {tuple(s) for s in m["splits"]["train"]["shapes"]}
+    # 16:9 video whole at 32 lines; photos snapped to 4:3, 3:4 and 2:1 buckets
+    assert shapes == {(32, 56), (32, 42), (42, 32), (32, 64)}
+    store = FrameStore(tmp_path / "a.dataset")
+    assert {store[i].shape[:2] for i in range(len(store))} == shapes
+    assert fit_photo(np.zeros((90, 120, 3), np.uint8), 32).shape == (32, 42, 3)
+
+
+def test_auto_sampling_plan():
+    class V:
+        def __init__(self, frames: int) -> None:
+            self.frame_count, self.fps, self.width, self.height = frames, 25, 720, 576
+
+    opts = BuildOptions()
+    assert plan_every([V(1337)], opts)[0] == 1  # short material: every frame
+    k, why = plan_every([V(25 * 3600 * 10)], opts)  # ten hours: thinned to the aim
+    assert k == 75 and "every 75th frame" in why and "GB" in why
+    small_disk = BuildOptions(max_gb=1.0)
+    k1, _ = plan_every([V(25 * 3600)], small_disk)
+    assert 25 * 3600 / k1 * 320 * 256 * 3 <= 1.0e9 * 1.02  # held under the disk budget
 
 
 def test_exclude_time_range(clip, tmp_path):
-    m = _build([clip], tmp_path / "d.dataset", every="1",
+    m = _build([clip], tmp_path / "d.dataset", every="1", val_fraction=0.0,
                exclude=parse_exclude([f"{clip}:0.5-1.5"]))
     frames = _all_frames(m)
     assert frames == list(range(0, 13)) + list(range(38, 50))
@@ -119,14 +209,19 @@ def test_torch_dataset_items(clip, tmp_path):
     from restorer.data import Augment
 
     _build([clip], tmp_path / "d.dataset", every="5f", val_fraction=0.0)
-    ds = ColourDataset(tmp_path / "d.dataset", "train", crop=24, augment=Augment(p=1.0))
+    ds = ColourDataset(tmp_path / "d.dataset", "train", working_size=24, crop=(24, 24),
+                       augment=Augment(p=1.0))
     x, y = ds[0]
     assert x.shape == (1, 24, 24) and y.shape == (2, 24, 24)
     assert x.dtype == torch.float32 and -1.0 <= float(x.min()) and float(x.max()) <= 1.0
     assert float(y.abs().max()) <= 1.0 and float(y.abs().mean()) > 0.05  # real colour targets
     clean = ColourDataset(tmp_path / "d.dataset", "train")
     x0, _ = clean[0]
-    assert x0.shape == (1, 32, 32)
+    assert x0.shape == (1, 32, 42)  # the whole stored frame
+    # Scaled to the working size, whole: what the engine will show the network.
+    at_16 = ColourDataset(tmp_path / "d.dataset", "train", working_size=16)
+    assert at_16[0][0].shape == (1, 16, 21)
+    assert common_crop({(32, 42)}, 16) == (16, 16) and common_crop({(32, 42)}, 24, 4) == (24, 28)
 
 
 def test_cancel_leaves_nothing(clip, tmp_path):
@@ -169,8 +264,15 @@ def test_cli_build(clip, tmp_path, capsys):
     out = tmp_path / "cli.dataset"
     assert main(["dataset", "build", str(clip), "-o", str(out), "--every", "10f", "--size", "32",
                  "--quiet", "--dup-threshold", "0"]) == 0
-    assert read_manifest(out)["splits"]["train"]["count"] + \
-        read_manifest(out)["splits"]["val"]["count"] == 5
+    m = read_manifest(out)
+    # 0, 10 and 40 train; 20 and 30 fall in the gaps around the validation block at 0.9-1.1 s,
+    # whose sampling starts at its first frame (23) so that it is never empty
+    assert m["splits"]["train"]["frames"]["frame"] == [0, 10, 40]
+    assert m["splits"]["val"]["frames"]["frame"] == [23]
+    err = capsys.readouterr().err
+    assert "whole frames at 42x32" in err
+    assert main(["dataset", "info", str(out)]) == 0
+    assert "42x32" in capsys.readouterr().out
     # refuses to overwrite without --overwrite
     assert main(["dataset", "build", str(clip), "-o", str(out), "--quiet"]) == 1
     assert "--overwrite" in capsys.readouterr().err

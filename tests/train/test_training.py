@@ -26,11 +26,11 @@ TINY = {"arch": "unet", "base": 4, "depth": 2}
 
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory) -> Path:
-    """A 32x32 dataset of 4 training and a few validation frames from a generated clip."""
+    """42x32 frames from a generated clip: ~20 training frames, two validation blocks."""
     root = tmp_path_factory.mktemp("train")
     clip = make_clip(root / "c.mp4", size=(64, 48), seconds=1.2, fps="25", audio=False)
     opts = BuildOptions(size=32, every="1", dup_threshold=0.0, segment_seconds=0.16,
-                        val_fraction=0.5)
+                        val_fraction=0.25, val_gap_seconds=0.04)
     for _ in build_dataset([clip], root / "d.dataset", opts):
         pass
     return root / "d.dataset"
@@ -40,7 +40,8 @@ def _cfg(dataset: Path, out: Path, **kw) -> TrainConfig:
     base = TrainConfig(dataset=str(dataset), out=str(out), arch=dict(TINY), crop=32,
                        batch_size=8, lr=1e-2, warmup_steps=1, steps=20, val_every=10,
                        val_frames=4, num_workers=0, augment=False, device="cpu", threads=1,
-                       working_size=32, disc={"arch": "patchgan", "base": 8, "layers": 2})
+                       working_size=32, precision="fp32",
+                       disc={"arch": "patchgan", "base": 8, "layers": 2})
     return replace(base, **kw)
 
 
@@ -144,3 +145,23 @@ def test_cli_train_and_errors(dataset, tmp_path, capsys):
     with pytest.raises(ModelError):
         load_state(tmp_path / "junk.state.safetensors")
     assert load_file(str(out))  # the output itself is a plain safetensors file
+
+
+def test_defaults_are_chosen_from_the_data_and_said(dataset, tmp_path, capsys):
+    out = tmp_path / "auto.safetensors"
+    # The README's command, with only a (tiny) budget: every setting is picked and explained.
+    assert main(["train", str(dataset), "-o", str(out), "--minutes", "0.05", "--workers", "0",
+                 "--quiet"]) == 0
+    err = capsys.readouterr().err
+    lines = [ln for ln in err.splitlines() if ln.startswith("restorer: ")]
+    said = "\n".join(lines)
+    for what in ("training and", "working size 128:", "network U-Net base 16, depth 3",
+                 "training on 40x32: the whole frame", "precision ", "learning rate",
+                 "waiting for data", "validation", "best validation: l1"):
+        assert what in said, what
+    _, meta = load_model(out)
+    # 64x48 source: half of 48 is below the floor, so 128, and a 42x32 stored frame is never
+    # enlarged (nor is it at inference): whole frames, cut to multiples of 8
+    assert meta.working_size == 128 and meta.arch["base"] == 16
+    assert meta.training["config"]["crop_hw"] == [32, 40]
+    assert meta.training["choices"] and meta.metrics["val_delta_e"] > 0
