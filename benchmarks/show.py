@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -159,6 +160,12 @@ def baseline(take_a: Path, minutes: float, short: int = 128) -> tuple[Colouriser
     return Colouriser.from_net(net.eval(), meta, device="cpu"), stats
 
 
+def _total_steps(log: Path) -> int | None:
+    """Steps of the whole run, from train's summary (the model file records the best step)."""
+    m = re.search(r"restorer: (\d+) steps in", log.read_text())
+    return int(m.group(1)) if m else None
+
+
 # ----------------------------------------------------------------------------- one clip
 def bench_clip(clip: Clip, work: Path, minutes: float) -> dict[str, Any]:
     work.mkdir(parents=True, exist_ok=True)
@@ -190,7 +197,8 @@ def bench_clip(clip: Clip, work: Path, minutes: float) -> dict[str, Any]:
         "restorer": {"report": product, "build_s": t_build, "train_wall_s": t_train,
                      "train_frames": manifest["splits"]["train"]["count"],
                      "val_frames": manifest["splits"]["val"]["count"],
-                     "steps": training.get("steps"), "samples_per_s": training.get("samples_per_s"),
+                     "steps": _total_steps(work / "train.log") or training.get("steps"),
+                     "samples_per_s": training.get("samples_per_s"),
                      "train_s": training.get("train_s"), "choices": training.get("choices")},
         "baseline": {"report": base, **bstats},
     }

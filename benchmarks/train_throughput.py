@@ -123,7 +123,7 @@ def main() -> int:
                       val_every=10**9, val_frames=4, num_workers=a.workers, device=a.device)
     res = train(replace(cfg), progress=False)
     best = max(rates.values())
-    print(f"training loop ({cfg.precision}): {res.samples_per_s:8.1f} samples/s, waited for "
+    print(f"training loop (defaults): {res.samples_per_s:8.1f} samples/s, waited for "
           f"data {res.data_wait_s:.1f} s of {res.train_s:.1f} s; loop / fastest step "
           f"{res.samples_per_s / best:.2f}")
     return 0
