@@ -152,7 +152,3 @@ class ColourDataset(Dataset):
         if rng is not None and self.augment is not None and self.augment.p > 0:
             grey = degrade(grey, rng, self.augment)
         return to_tensors(grey, lab[..., 1:])
-
-    def rgb(self, i: int) -> np.ndarray:
-        """The frame as the network is shown it in validation (uint8 RGB)."""
-        return self.frame_rgb(i)

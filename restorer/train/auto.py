@@ -109,9 +109,7 @@ def resolve(cfg: TrainConfig, device: torch.device) -> list[str]:
     return lines
 
 
-def describe_dataset(cfg: TrainConfig) -> str:
-    """One line on what is being trained on."""
-    train = FrameStore(cfg.dataset, "train")
-    val = FrameStore(cfg.dataset, "val")
-    return (f"dataset {Path(cfg.dataset).name}: {len(train):,} training and {len(val):,} "
-            "validation frames")
+def describe_dataset(manifest: dict[str, Any], name: str) -> str:
+    """One line on what is being trained on, from the manifest already read."""
+    train, val = (manifest["splits"][s]["count"] for s in ("train", "val"))
+    return f"dataset {name}: {train:,} training and {val:,} validation frames"

@@ -288,7 +288,7 @@ def train(cfg: TrainConfig, progress: bool = True,
         load_state(state_path(out))  # raises the one-line "nothing to resume" error
     # ---- defaults from the data, the budget and the device; each decision is said once
     manifest = read_manifest(cfg.dataset)
-    choices = [describe_dataset(cfg), *resolve(cfg, device)]
+    choices = [describe_dataset(manifest, Path(cfg.dataset).name), *resolve(cfg, device)]
     if master:
         for line in choices:
             print(f"restorer: {line}", file=sys.stderr)
