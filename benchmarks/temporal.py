@@ -23,6 +23,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import statistics
 import sys
 import tempfile
@@ -34,34 +35,12 @@ import torch
 
 from restorer.color import rgb8_to_grey, rgb8_to_lab
 from restorer.engine import Colouriser
+from restorer.look import DEFAULT_WORKING_SIZE, Look
 from restorer.media import FrameReader, probe
+from restorer.metrics import cdc, delta_e2000
 from restorer.temporal import ChromaStabiliser, warp_error
 
 DATA = Path("/work/shared/data/video")
-
-try:  # the project's metrics when present, else private copies with the same definitions
-    from restorer.metrics import cdc, delta_e2000
-except ImportError:  # pragma: no cover - only before restorer.metrics existed
-    from skimage.color import deltaE_ciede2000
-
-    def _hist(frame: np.ndarray) -> np.ndarray:
-        h = np.stack([np.bincount(frame[..., c].ravel(), minlength=256) for c in range(3)])
-        return h / h.sum(-1, keepdims=True)
-
-    def _js(p: np.ndarray, q: np.ndarray) -> float:
-        m = 0.5 * (p + q)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            kl = lambda a: np.where(a > 0, a * np.log(a / m), 0.0).sum(-1)  # noqa: E731
-        return float((0.5 * kl(p) + 0.5 * kl(q)).mean())
-
-    def cdc(frames, dilations=(1, 2, 4)):  # type: ignore[no-redef]
-        hs = [_hist(f) for f in frames]
-        return float(np.mean([np.mean([_js(hs[t], hs[t + d]) for t in range(len(hs) - d)])
-                              for d in dilations if d < len(hs)]))
-
-    def delta_e2000(a, b):  # type: ignore[no-redef]
-        return float(deltaE_ciede2000(rgb8_to_lab(a).astype(np.float64),
-                                      rgb8_to_lab(b).astype(np.float64)).mean())
 
 
 def load_colouriser(args: argparse.Namespace) -> Colouriser:
@@ -71,7 +50,7 @@ def load_colouriser(args: argparse.Namespace) -> Colouriser:
 
         torch.manual_seed(0)
         spec = {"arch": "unet", "base": 16, "depth": 3}
-        meta = ModelMeta(arch=spec, working_size=args.size or 160, name="random",
+        meta = ModelMeta(arch=spec, working_size=args.size or DEFAULT_WORKING_SIZE, name="random",
                          description="random init: smoke test only")
         return Colouriser.from_net(build_net(spec).eval(), meta, device="cpu", batch_size=8)
     from restorer.checkpoint import default_model_path
@@ -80,7 +59,7 @@ def load_colouriser(args: argparse.Namespace) -> Colouriser:
     if not Path(path).exists():
         sys.exit(f"temporal.py: model not found: {path}; pass --model PATH (or --random-model "
                  "for a smoke test)")
-    return Colouriser.load(path, device="cpu", batch_size=8, working_size=args.size)
+    return Colouriser.load(path, device="cpu", batch_size=8)
 
 
 def clip_range(name: str, max_frames: int) -> tuple[Path, int, int]:
@@ -113,32 +92,37 @@ def simulated_prediction(gt: list[np.ndarray], smalls: list[np.ndarray], sigma: 
     return out
 
 
-def run_clip(col: Colouriser, name: str, args: argparse.Namespace) -> dict[str, float]:
+def run_clip(col: Colouriser, look: Look, name: str, args: argparse.Namespace
+             ) -> dict[str, float]:
     path, start, end = clip_range(name, args.max_frames)
     info = probe(path)
     with FrameReader(info, start, end, mode="rgb") as reader:
         gt = [f.copy() for _, f in reader]
     greys = [rgb8_to_grey(f) for f in gt]
 
+    # The engine's stages one by one, so each can be timed (and the network's ab replaced):
+    # predict without stabilisation, then this benchmark's own stabiliser, then finish.
     t0 = time.perf_counter()
-    smalls = [col.to_working(g) for g in greys]
-    raw: list[np.ndarray] = []
-    for i in range(0, len(smalls), col.batch_size):
-        raw.extend(col.predict_ab_small(smalls[i: i + col.batch_size]))
+    preds = []
+    for i in range(0, len(greys), col.batch_size):
+        preds.extend(col.predict(greys[i: i + col.batch_size], look))
     t_net = time.perf_counter() - t0
+    smalls = [p.small for p in preds]
+    raw = [p.raw for p in preds]
     if args.simulate_flicker > 0:
         raw = simulated_prediction(gt, smalls, args.simulate_flicker)
 
     stab = ChromaStabiliser(strength=args.strength, preset=args.preset)
     t0 = time.perf_counter()
-    smooth = [stab.process(s, a) for s, a in zip(smalls, raw, strict=True)]
+    smooth = [stab.process(p.small, a, L_small=p.L_small) for p, a in zip(preds, raw, strict=True)]
     t_stab = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    off = [col.merge(g, col.upsample(g, s, a)) for g, s, a in zip(greys, smalls, raw, strict=True)]
+    off = [col.finish(dataclasses.replace(p, ab_small=a), look).rgb
+           for p, a in zip(preds, raw, strict=True)]
     t_post = time.perf_counter() - t0
-    on = [col.merge(g, col.upsample(g, s, a)) for g, s, a in zip(greys, smalls, smooth,
-                                                                   strict=True)]
+    on = [col.finish(dataclasses.replace(p, ab_small=a), look).rgb
+          for p, a in zip(preds, smooth, strict=True)]
 
     ab = lambda frames: [rgb8_to_lab(f)[..., 1:] for f in frames]  # noqa: E731
     step = max(1, args.de_stride)
@@ -157,11 +141,12 @@ def run_clip(col: Colouriser, name: str, args: argparse.Namespace) -> dict[str, 
         "work_size": float(smalls[0].shape[1] * 10000 + smalls[0].shape[0]),
     }
     if args.render_runs > 0:
-        r.update(render_ratio(col, path, start, min(end, start + args.render_frames), args))
+        r.update(render_ratio(col, look, path, start, min(end, start + args.render_frames),
+                              args))
     return r
 
 
-def render_ratio(col: Colouriser, path: Path, start: int, end: int,
+def render_ratio(col: Colouriser, look: Look, path: Path, start: int, end: int,
                  args: argparse.Namespace) -> dict[str, float]:
     """Median wall time of real exports (decode, network, stabiliser, encode), off vs on."""
     from restorer.render import RenderJob, run
@@ -171,7 +156,8 @@ def render_ratio(col: Colouriser, path: Path, start: int, end: int,
         for k in range(args.render_runs):
             for s in times:
                 job = RenderJob(src=path, dst=Path(tmp) / f"out{k}_{s}.mp4", start=start, end=end,
-                                stabilise=s, overwrite=True, batch_size=col.batch_size)
+                                look=look.replace(stabilise=s), overwrite=True,
+                                batch_size=col.batch_size)
                 t0 = time.perf_counter()
                 run(job, colouriser=col)
                 times[s].append(time.perf_counter() - t0)
@@ -230,7 +216,9 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     col = load_colouriser(args)
-    print(f"model {col.meta.name!r}, working size {col.working_size}, strength {args.strength}, "
+    look = Look(working_size=args.size)
+    print(f"model {col.meta.name!r}, working size {look.size_for(col.meta)}, "
+          f"strength {args.strength}, "
           f"flow preset {args.preset}")
     if args.simulate_flicker > 0:
         print(f"WARNING: simulated network (true ab + flicker {args.simulate_flicker}); "
@@ -238,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
     elif args.random_model:
         print("WARNING: random model; the final figures need the trained default model")
     for name in args.clips.split(","):
-        for line in report(name, run_clip(col, name.strip(), args)):
+        for line in report(name, run_clip(col, look, name.strip(), args)):
             print(line, flush=True)
     return 0
 

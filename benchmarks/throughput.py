@@ -29,6 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from restorer.engine import Colouriser  # noqa: E402
+from restorer.look import Look  # noqa: E402
 from restorer.media import FrameReader, VideoWriter, ffmpeg_exe, probe, read_frame  # noqa: E402
 from restorer.media.seeker import FrameSeeker  # noqa: E402
 from restorer.render import RenderJob, render  # noqa: E402
@@ -77,15 +78,16 @@ def bench_ceiling(clip: Path, out: Path) -> float:
     return info.frame_count / timed(go)
 
 
-def bench_model(col: Colouriser, clip: Path, frames: int = 64) -> float:
+def bench_model(col: Colouriser, clip: Path, look: Look, frames: int = 64) -> float:
     info = probe(clip)
-    smalls = [col.to_working(g) for _, g in FrameReader(info, 0, min(frames, info.frame_count))]
+    smalls = [col.to_working(g, look)
+              for _, g in FrameReader(info, 0, min(frames, info.frame_count))]
     col.predict_ab_small(smalls[: col.batch_size])  # warm-up
     return len(smalls) / timed(lambda: col.predict_ab_small(smalls))
 
 
-def bench_end_to_end(col: Colouriser, clip: Path, out: Path) -> float:
-    events = list(render(RenderJob(clip, out, overwrite=True), colouriser=col))
+def bench_end_to_end(col: Colouriser, clip: Path, out: Path, look: Look) -> float:
+    events = list(render(RenderJob(clip, out, look=look, overwrite=True), colouriser=col))
     return events[-1].fps
 
 
@@ -106,7 +108,8 @@ def preview_variant(clip: Path, args: list[str], dst: Path, seconds: float = 20.
     return dst
 
 
-def bench_preview(col: Colouriser, clip: Path, samples: int = 15) -> dict[str, float]:
+def bench_preview(col: Colouriser, clip: Path, look: Look, samples: int = 15
+                  ) -> dict[str, float]:
     """Scrubbing cost in ms: random jumps and single steps, in-process seeker vs ffmpeg seeks.
 
     A jump is a fresh FrameSeeker-style seek to a random frame; a step is the next frame after
@@ -121,7 +124,7 @@ def bench_preview(col: Colouriser, clip: Path, samples: int = 15) -> dict[str, f
             t0 = time.perf_counter()
             g = seeker.frame(n)
             t1 = time.perf_counter()
-            col.merge(g, col.predict_ab(g), 1.0)
+            col.colourise_frames([g], look)  # what the desk's preview runs on a cache miss
             t2 = time.perf_counter()
             seeker.frame(n + 1)
             t3 = time.perf_counter()
@@ -173,9 +176,9 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="restorer-bench-"))
     clip = args.clip or make_pal_clip(tmp / "pal.mp4", args.seconds)
     info = probe(clip)
-    col = Colouriser.load(args.model, device=args.device, batch_size=args.batch,
-                          working_size=args.size)
-    wh, ww = col.working_shape(info.height, info.width)
+    look = Look(working_size=args.size)
+    col = Colouriser.load(args.model, device=args.device, batch_size=args.batch)
+    wh, ww = col.working_shape(info.height, info.width, look)
     print(f"clip: {info.describe()}")
     print(f"model: {col.meta.name} {col.meta.arch}; working size {ww}x{wh}; device {col.device}; "
           f"batch {col.batch_size}; torch threads {__import__('torch').get_num_threads()}")
@@ -184,8 +187,8 @@ def main() -> None:
     runs = {
         "decode only": lambda: bench_decode(clip),
         "ceiling (decode+encode, no model)": lambda: bench_ceiling(clip, tmp / "ceiling.mp4"),
-        "model only": lambda: bench_model(col, clip),
-        "end to end": lambda: bench_end_to_end(col, clip, tmp / "e2e.mp4"),
+        "model only": lambda: bench_model(col, clip, look),
+        "end to end": lambda: bench_end_to_end(col, clip, tmp / "e2e.mp4", look),
     }
     for name, fn in ({} if args.preview_only else runs).items():
         vals = [fn() for _ in range(args.repeats)]
@@ -201,7 +204,7 @@ def main() -> None:
           f"{'<=80 ms':>7s}")
     for k, (label, vargs) in enumerate(PREVIEW_VARIANTS.items()):
         src = preview_variant(clip, vargs, tmp / f"preview_{k}.mov")
-        p = bench_preview(col, src)
+        p = bench_preview(col, src, look)
         for key, val in p.items():
             res[f"{label}: {key}"] = val
         print(f"  {label:32s} {p['decode_jump_ms']:6.1f} {p['decode_step_ms']:6.1f} "

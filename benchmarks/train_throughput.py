@@ -26,7 +26,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from restorer.data import Augment, BuildOptions, ColourDataset, build_dataset
-from restorer.engine import pick_device
+from restorer.device import pick_device
 from restorer.media import ffmpeg_exe
 from restorer.nets import build_net
 from restorer.train import TrainConfig

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,8 @@ from torch import nn
 
 from restorer import __version__
 from restorer.errors import ModelError
-from restorer.fsutil import set_default_mode
+from restorer.fsutil import atomic_path
+from restorer.look import DEFAULT_WORKING_SIZE
 from restorer.nets import build_net
 
 META_KEY = "restorer"
@@ -32,7 +32,7 @@ class ModelMeta:
     """What a model file says about itself."""
 
     arch: dict[str, Any]
-    working_size: int = 160
+    working_size: int = DEFAULT_WORKING_SIZE
     normalisation: dict[str, Any] = field(
         default_factory=lambda: {"L": [50.0, -1.0], "ab": 110.0}
     )
@@ -54,33 +54,22 @@ class ModelMeta:
         return cls(**known)
 
 
-def _atomic_target(path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".restorer-tmp-", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
-    return Path(tmp)
-
-
 def save_tensors(path: str | os.PathLike[str], tensors: dict[str, torch.Tensor],
                  metadata: dict[str, str]) -> Path:
     """Write tensors atomically (temp file in the same folder, then rename)."""
     path = Path(path)
-    tmp = _atomic_target(path)
-    try:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
         save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(tmp),
                   metadata=metadata)
-        set_default_mode(tmp)  # safetensors writes its files private (0600)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
     return path
 
 
 def save_model(path: str | os.PathLike[str], net: nn.Module, meta: ModelMeta) -> Path:
     """Save weights and metadata; the spec in ``meta.arch`` must rebuild ``net``."""
-    if hasattr(net, "spec"):
-        meta.arch = net.spec()
+    spec = getattr(net, "spec", None)
+    if spec is not None:
+        meta.arch = spec()
     return save_tensors(path, net.state_dict(), {META_KEY: meta.to_json()})
 
 

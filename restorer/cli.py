@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 import logging
-import re
 import signal
 import sys
 import threading
@@ -13,61 +11,16 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from restorer import __version__
+from restorer.data.cli import add_parser as add_dataset
 from restorer.errors import Cancelled, RestorerError
-
-# Sub-commands that live beside the code they drive: each module has add_parser() and run().
-_MODULE_COMMANDS = (
-    "restorer.scenes",
-    "restorer.data.cli",
-    "restorer.train.cli",
-    "restorer.evaluate",
-    "restorer.gui.launch",
-)
+from restorer.evaluate import add_parser as add_evaluate
+from restorer.gui.launch import add_parser as add_gui
+from restorer.positions import parse_position, to_frame
+from restorer.scenes import add_parser as add_scenes
+from restorer.train.cli import add_parser as add_train
 
 
-def parse_position(text: str | None) -> tuple[str, float] | None:
-    """``"250"`` is frame 250; ``"10s"``, ``"1:02.5"``, ``"00:01:02:12"`` (HH:MM:SS:FF) are times.
-
-    Returns ``("frame", n)`` or ``("time", seconds)``; for HH:MM:SS:FF the frames part is kept as
-    ``("tc", seconds, frames)`` encoded as seconds plus a fractional marker by the caller.
-    """
-    if text is None:
-        return None
-    t = text.strip()
-    if re.fullmatch(r"\d+", t):
-        return ("frame", float(int(t)))
-    if re.fullmatch(r"\d+(\.\d+)?s", t):
-        return ("time", float(t[:-1]))
-    parts = t.split(":")
-    try:
-        if len(parts) == 4:  # timecode: the caller converts FF with the source's rate
-            h, m, s, f = (int(p) for p in parts)
-            return ("tc", h * 3600 + m * 60 + s + f / 1000.0)
-        if len(parts) in (2, 3):
-            secs = 0.0
-            for p in parts:
-                secs = secs * 60 + float(p)
-            return ("time", secs)
-        return ("time", float(t))
-    except ValueError:
-        raise RestorerError(f"cannot read position {text!r}; use a frame number, 12.5s, "
-                            "MM:SS(.s), HH:MM:SS(.s) or HH:MM:SS:FF") from None
-
-
-def to_frame(pos: tuple[str, float] | None, fps: float) -> int | None:
-    if pos is None:
-        return None
-    kind, value = pos
-    if kind == "frame":
-        return int(value)
-    if kind == "tc":
-        whole = int(value)
-        frames = round((value - whole) * 1000)
-        return int(whole * round(fps) + frames)
-    return int(round(value * fps))
-
-
-def _add_colourize(sub: argparse._SubParsersAction) -> None:
+def _add_colourize(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("colourize", aliases=["colorize"], help="colourise a black-and-white video",
                        description="Colourise a video. Keeps the source's frame count, exact "
                                    "frame rate, size and audio; only colour is invented.")
@@ -99,17 +52,19 @@ def _add_colourize(sub: argparse._SubParsersAction) -> None:
 def _run_colourize(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
+    from restorer.look import Look
     from restorer.media import probe
     from restorer.render import RenderJob, render
 
     info = probe(args.input)
     fps = float(info.fps)
     job = RenderJob(
-        src=args.input, dst=args.output, model=args.model, chroma=args.chroma,
-        working_size=args.size, device=args.device, codec=args.codec, crf=args.crf,
+        src=args.input, dst=args.output, model=args.model,
+        look=Look(chroma=args.chroma, working_size=args.size, stabilise=args.stabilise),
+        device=args.device, codec=args.codec, crf=args.crf,
         start=to_frame(parse_position(args.start), fps) or 0,
         end=to_frame(parse_position(args.end), fps), compare=args.compare,
-        stabilise=args.stabilise, batch_size=args.batch, overwrite=args.overwrite,
+        batch_size=args.batch, overwrite=args.overwrite,
     )
     bar = None
     warn: Callable[[str], None] = lambda m: print(f"restorer: warning: {m}", file=sys.stderr)  # noqa: E731
@@ -150,7 +105,7 @@ def _run_colourize(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_doctor(sub: argparse._SubParsersAction) -> None:
+def _add_doctor(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("doctor", help="show the device, ffmpeg, Qt platform and model in use")
     p.add_argument("--model", type=Path, default=None)
     p.set_defaults(func=_run_doctor)
@@ -163,7 +118,7 @@ def _run_doctor(args: argparse.Namespace) -> int:
     import torch
 
     from restorer.checkpoint import default_model_path, read_meta
-    from restorer.engine import pick_device
+    from restorer.device import pick_device
     from restorer.media import ffmpeg_exe
 
     print(f"restorer {__version__}")
@@ -202,14 +157,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log details to stderr")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     _add_colourize(sub)
-    for name in _MODULE_COMMANDS:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name and name.startswith(exc.name):  # command not built yet here
-                continue
-            raise
-        module.add_parser(sub)
+    # Sub-commands that live beside the code they drive: each module has add_parser() and run().
+    for add in (add_scenes, add_dataset, add_train, add_evaluate, add_gui):
+        add(sub)
     _add_doctor(sub)
     return parser
 

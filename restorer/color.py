@@ -5,7 +5,8 @@ Conventions (D65 white, sRGB primaries, as skimage and kornia use):
 * RGB floats are in ``[0, 1]``; 8-bit frames are ``uint8`` ``(H, W, 3)``.
 * L is in ``[0, 100]``; a and b are roughly ``[-110, 110]``.
 * Numpy functions take ``(..., 3)`` channels-last arrays; torch functions take ``(*, 3, H, W)``.
-* The network sees ``L / 50 - 1`` and predicts ``ab / 110`` (see :data:`L_SCALE`, :data:`AB_SCALE`).
+* The network sees ``L / 50 - 1`` and predicts ``ab / 110`` (:data:`L_SCALE`, :data:`AB_SCALE`);
+  a model file records its own in ``normalisation``, which the engine reads.
 
 The fast paths (:func:`rgb8_to_lab`, :func:`lab_to_rgb8`) use OpenCV's float32 conversion, about
 30x faster than skimage on a 720p frame; tests hold them to skimage's reference values.
@@ -18,6 +19,8 @@ import functools
 import cv2
 import numpy as np
 import torch
+
+from restorer.look import CHROMA_MAX
 
 L_SCALE = 50.0
 AB_SCALE = 110.0
@@ -168,9 +171,13 @@ def split_lab(lab: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def apply_chroma(ab: np.ndarray, strength: float) -> np.ndarray:
-    """Scale chroma: 0 gives grey, 1 the prediction, 2 double saturation."""
-    if not 0.0 <= strength <= 4.0:
-        raise ValueError(f"chroma strength must be within 0..4; got {strength}")
+    """Scale chroma: 0 gives grey, 1 the prediction, 2 double saturation.
+
+    The range is :class:`restorer.look.Look`'s, which is where a user's value is checked; this
+    guard only catches a caller that bypassed it.
+    """
+    if not 0.0 <= strength <= CHROMA_MAX:
+        raise ValueError(f"chroma strength must be within 0..{CHROMA_MAX:g}; got {strength}")
     return ab * np.float32(strength)
 
 
@@ -228,7 +235,8 @@ def fit_gamut(L: np.ndarray, ab: np.ndarray) -> np.ndarray:
     # Truncation is floor here (L >= 0), which keeps the lookup in the cell holding the pixel.
     idx = np.clip(L * _L_STEPS, 0, table.shape[0] - 1).astype(np.int32) * table.shape[1]
     idx += np.clip(hue * _HUE_STEPS, 0, table.shape[1] - 1).astype(np.int32)
-    scale = cv2.divide(flat.take(idx), cv2.max(chroma, 1e-6))
+    # cv2.max takes a scalar for src2; its stub lists arrays only.
+    scale = cv2.divide(flat.take(idx), cv2.max(chroma, 1e-6))  # type: ignore[call-overload]
     np.minimum(scale, 1.0, out=scale)
     return cv2.multiply(np.ascontiguousarray(ab, dtype=np.float32), cv2.merge([scale, scale]))
 

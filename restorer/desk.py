@@ -10,7 +10,6 @@ without a display.
 
 from __future__ import annotations
 
-import inspect
 import os
 import sys
 from collections.abc import Sequence
@@ -43,14 +42,7 @@ def _start_gui(args: list[str]) -> int:
                   f"see '{PROG} --help' for the command line", file=sys.stderr)
             return 2
         raise
-    gui_main = app.main
-    sys.argv = [sys.argv[0] if sys.argv else PROG, *args]
-    try:
-        takes_argv = bool(inspect.signature(gui_main).parameters)
-    except (TypeError, ValueError):
-        takes_argv = False
-    result = gui_main(args) if takes_argv else gui_main()
-    return int(result or 0)
+    return int(app.main(args) or 0)
 
 
 def _frozen_setup() -> None:

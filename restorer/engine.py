@@ -4,15 +4,26 @@ The network runs at a reduced working size (short side ``working_size``), becaus
 far less detail than luminance and the cost of a U-Net scales with pixels. Its ab is brought back to
 full resolution with a fast guided filter steered by the full-resolution L, so colour edges snap
 to the luminance edges, then merged with the original L, which is never altered.
+
+Every request carries a frozen :class:`~restorer.look.Look` (chroma, working size,
+stabilisation); nothing about a look is kept on the Colouriser, so the desk's preview and an
+export share one pipeline and give the same pixels. :meth:`Colouriser.colourise_frames` is the one
+call. It is two stages, which the export loop runs on different threads so the network and the
+post-processing overlap: :meth:`Colouriser.predict` (a batch to the working size, through the
+network, then the temporal stabiliser) and :meth:`Colouriser.finish` (one frame: guided upsample
+and the gamut-safe merge). Each frame's L is looked up once per resolution and handed along.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import os
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
@@ -21,31 +32,22 @@ from torch import nn
 
 from restorer.checkpoint import ModelMeta, default_model_path, load_model
 from restorer.color import AB_SCALE, GREY_TO_L, L_SCALE, merge_L_ab
+from restorer.device import pick_device
 from restorer.errors import ModelError
+from restorer.look import Look
+
+if TYPE_CHECKING:
+    from restorer.onnx_backend import OnnxRunner
+    from restorer.temporal import ChromaStabiliser
 
 log = logging.getLogger(__name__)
+
+# The look a request without one gets: the model's own working size, colour as predicted.
+_PLAIN = Look()
 
 # Above this many working pixels per frame, the network runs on overlapping tiles.
 MAX_TILE_PIXELS = 1024 * 1024
 TILE_OVERLAP = 32
-
-
-def pick_device(name: str = "auto") -> torch.device:
-    """``auto`` prefers CUDA, then Apple's MPS, then the CPU; a named device must exist."""
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ModelError("--device cuda was asked for, but torch sees no CUDA GPU; use auto or cpu")
-    if name == "mps" and not (getattr(torch.backends, "mps", None)
-                              and torch.backends.mps.is_available()):
-        raise ModelError("--device mps was asked for, but this machine has no Apple MPS device")
-    if name not in ("cpu", "cuda", "mps") and not name.startswith("cuda:"):
-        raise ModelError(f"unknown device {name!r}; choose auto, cpu, cuda or mps")
-    return torch.device(name)
 
 
 def working_shape(height: int, width: int, short_side: int, multiple: int = 8) -> tuple[int, int]:
@@ -71,32 +73,83 @@ def guided_upsample(L_full: np.ndarray, L_small: np.ndarray, ab_small: np.ndarra
     var_I = box(I_ * I_) - mean_I * mean_I
     mean_p = box(ab_small)
     cov = box(ab_small * I_[..., None]) - mean_I[..., None] * mean_p
-    A = cov / (var_I[..., None] + np.float32(eps))
-    B = mean_p - A * mean_I[..., None]
+    A: np.ndarray = cov / (var_I[..., None] + np.float32(eps))
+    B: np.ndarray = mean_p - A * mean_I[..., None]
     A = cv2.resize(box(A), (W, H), interpolation=cv2.INTER_LINEAR)
     B = cv2.resize(box(B), (W, H), interpolation=cv2.INTER_LINEAR)
     return A * (L_full * np.float32(1 / 100))[..., None] + B
 
 
+def normalisation(meta: ModelMeta) -> tuple[float, float, float]:
+    """``(L divisor, L offset, ab scale)`` from a model's metadata: the network sees
+    ``L / divisor + offset`` and predicts ``ab / scale``.
+
+    Model files hold ``{"L": [divisor, offset], "ab": scale}``; a file without the entry (or
+    without one of its keys) gets the values every model so far was trained with,
+    ``L / 50 - 1`` and ``ab / 110``.
+    """
+    norm: Any = meta.normalisation if meta.normalisation is not None else {}
+    try:
+        L, ab = norm.get("L", (L_SCALE, -1.0)), norm.get("ab", AB_SCALE)
+        if not isinstance(L, (list, tuple)) or len(L) != 2:
+            raise TypeError
+        div, off, scale = float(L[0]), float(L[1]), float(ab)
+    except (AttributeError, TypeError, ValueError):
+        raise ModelError(f"model {meta.name!r} has an unreadable normalisation {norm!r}; "
+                         'expected {"L": [divisor, offset], "ab": scale}') from None
+    if not (all(map(math.isfinite, (div, off, scale))) and div > 0 and scale > 0):
+        raise ModelError(f"model {meta.name!r} has an impossible normalisation {norm!r}; "
+                         "the divisor and the ab scale must be positive")
+    return div, off, scale
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """One frame between the engine's two stages (see :meth:`Colouriser.predict`)."""
+
+    grey: np.ndarray  #: the full-resolution uint8 grey frame ``(H, W)``
+    small: np.ndarray  #: the frame at the working size (``grey`` itself when not scaled)
+    L_small: np.ndarray  #: L of ``small``, float32 in [0, 100]
+    raw: np.ndarray  #: the network's ab ``(h, w, 2)`` (what a preview caches)
+    ab_small: np.ndarray  #: what is upsampled: ``raw``, or ``raw`` stabilised
+
+
+@dataclass(frozen=True)
+class Colourised:
+    """One finished frame: full-resolution ab and the merged RGB."""
+
+    ab: np.ndarray  #: float32 ``(H, W, 2)``, before the chroma strength is applied
+    rgb: np.ndarray  #: uint8 ``(H, W, 3)``; its L is the source's
+
+
+def _check_greys(frames: Sequence[np.ndarray]) -> None:
+    for f in frames:
+        if f.ndim != 2 or f.dtype != np.uint8:
+            raise ValueError(f"expected uint8 grey frames (H, W); got {f.dtype} {f.shape}")
+
+
 class Colouriser:
-    """Runs a colourisation network on grey frames; thread-safe for one caller at a time."""
+    """Runs a colourisation network on grey frames; thread-safe for one caller at a time
+    (:meth:`finish` keeps no state, so any number of threads may run it)."""
 
     def __init__(self, net: nn.Module, meta: ModelMeta, device: str | torch.device = "auto",
-                 batch_size: int = 8, working_size: int | None = None,
-                 on_warning: Callable[[str], None] | None = None,
+                 batch_size: int = 8, on_warning: Callable[[str], None] | None = None,
                  backend: str = "torch") -> None:
         self.device = pick_device(device) if isinstance(device, str) else device
         self.net = net.to(self.device).eval()
         self.meta = meta
         self.batch_size = max(1, batch_size)
-        self.working_size = int(working_size or meta.working_size)
+        div, off, scale = normalisation(meta)
+        # float32 scalars keep the input arithmetic in float32, as the network was trained.
+        self._L_div, self._L_off = np.float32(div), np.float32(off)
+        self._ab_scale = scale
         self.on_warning = on_warning or (lambda msg: log.warning(msg))
         self.last_infer_ms = 0.0
         self._half = self.device.type == "cuda"
         # The U-Net halves the size ``depth`` times, so working sizes are multiples of 2**depth.
         self.multiple = max(8, 2 ** int(meta.arch.get("depth", 3)))
         self.backend = "torch"
-        self._onnx = None
+        self._onnx: OnnxRunner | None = None
         if backend not in ("auto", "torch", "onnx"):
             raise ModelError(f"unknown backend {backend!r}; choose auto, torch or onnx")
         if backend != "torch" and self.device.type == "cpu":
@@ -119,27 +172,31 @@ class Colouriser:
 
     @classmethod
     def load(cls, path: str | os.PathLike[str] | None = None, device: str = "auto",
-             **kwargs: object) -> Colouriser:
+             **kwargs: Any) -> Colouriser:
         """Load a model file (the shipped default when ``path`` is None)."""
         path = Path(path) if path is not None else default_model_path()
         if not path.exists():
             raise ModelError(f"model file not found: {path} (pass --model or set RESTORER_MODEL)")
         net, meta = load_model(path, "cpu")
         kwargs.setdefault("backend", "auto")
-        return cls(net, meta, device=device, **kwargs)  # type: ignore[arg-type]
+        return cls(net, meta, device=device, **kwargs)
 
     @classmethod
     def from_net(cls, net: nn.Module, meta: ModelMeta, device: str = "cpu",
-                 **kwargs: object) -> Colouriser:
-        return cls(net, meta, device=device, **kwargs)  # type: ignore[arg-type]
+                 **kwargs: Any) -> Colouriser:
+        return cls(net, meta, device=device, **kwargs)
 
     # ------------------------------------------------------------------ stages
-    def working_shape(self, height: int, width: int) -> tuple[int, int]:
-        return working_shape(height, width, self.working_size, self.multiple)
+    def working_shape(self, height: int, width: int, look: Look | None = None
+                      ) -> tuple[int, int]:
+        """``(h, w)`` the network sees for a ``height`` x ``width`` frame under ``look``."""
+        size = (look if look is not None else _PLAIN).size_for(self.meta)
+        return working_shape(height, width, size, self.multiple)
 
-    def to_working(self, grey: np.ndarray) -> np.ndarray:
-        """Full-resolution uint8 grey to uint8 grey at the working size."""
-        h, w = self.working_shape(*grey.shape[:2])
+    def to_working(self, grey: np.ndarray, look: Look | None = None) -> np.ndarray:
+        """Full-resolution uint8 grey to uint8 grey at the working size (``grey`` itself when
+        it is already that size)."""
+        h, w = self.working_shape(grey.shape[0], grey.shape[1], look)
         if (h, w) == grey.shape[:2]:
             return grey
         return cv2.resize(grey, (w, h), interpolation=cv2.INTER_AREA)
@@ -175,7 +232,11 @@ class Colouriser:
         return out / weight.clamp(min=1e-6)
 
     def predict_ab_small(self, grey_small: Sequence[np.ndarray]) -> list[np.ndarray]:
-        """ab ``(h, w, 2)`` float32 at working size for a list of working-size grey frames.
+        """ab ``(h, w, 2)`` float32 at working size for a list of working-size grey frames."""
+        return self._infer([GREY_TO_L[g] for g in grey_small])
+
+    def _infer(self, L_small: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """The network's ab for frames given as L at the working size, in batches.
 
         On GPU out-of-memory the batch is halved (and the user told) until it fits; at batch 1 it
         raises rather than returning anything uncoloured.
@@ -183,8 +244,8 @@ class Colouriser:
         out: list[np.ndarray] = []
         i = 0
         t0 = time.perf_counter()
-        while i < len(grey_small):
-            chunk = grey_small[i: i + self.batch_size]
+        while i < len(L_small):
+            chunk = L_small[i: i + self.batch_size]
             try:
                 out.extend(self._predict_chunk(chunk))
             except torch.OutOfMemoryError as exc:
@@ -198,56 +259,106 @@ class Colouriser:
                 self.on_warning(f"GPU out of memory; batch size lowered to {self.batch_size}")
                 continue
             i += len(chunk)
-        self.last_infer_ms = (time.perf_counter() - t0) * 1000 / max(1, len(grey_small))
+        self.last_infer_ms = (time.perf_counter() - t0) * 1000 / max(1, len(L_small))
         return out
 
     def _predict_chunk(self, chunk: Sequence[np.ndarray]) -> list[np.ndarray]:
-        shapes = {g.shape for g in chunk}
+        """One batch through the network; ``chunk`` holds L frames at the working size."""
+        shapes = {L.shape for L in chunk}
         if len(shapes) != 1:
-            return [a for g in chunk for a in self._predict_chunk([g])]
-        L = GREY_TO_L[np.stack(chunk)]
-        xn = (L / np.float32(L_SCALE) - np.float32(1.0))[:, None]
+            return [a for L in chunk for a in self._predict_chunk([L])]
+        x = np.stack(chunk)  # a new array: normalised in place
+        x /= self._L_div
+        x += self._L_off
+        xn = x[:, None]
         h, w = xn.shape[-2:]
         if self._onnx is not None and self._onnx.accepts(h, w) and h * w <= MAX_TILE_PIXELS:
-            ab = np.ascontiguousarray(self._onnx(xn).transpose(0, 2, 3, 1)) * np.float32(AB_SCALE)
+            ab = (np.ascontiguousarray(self._onnx(xn).transpose(0, 2, 3, 1))
+                  * np.float32(self._ab_scale))
             if not np.isfinite(ab).all():
                 raise ModelError(f"model {self.meta.name!r} produced non-finite colour; "
                                  "it is corrupt")
             return list(ab)
-        x = torch.from_numpy(xn)
-        x = x.to(self.device, non_blocking=True)
+        t = torch.from_numpy(xn).to(self.device, non_blocking=True)
         with torch.autocast(self.device.type, dtype=torch.float16, enabled=self._half):
-            y = self._forward(x)
-        ab = (y.float() * AB_SCALE).permute(0, 2, 3, 1).contiguous().cpu().numpy()
+            y = self._forward(t)
+        ab = (y.float() * self._ab_scale).permute(0, 2, 3, 1).contiguous().cpu().numpy()
         if not np.isfinite(ab).all():
             raise ModelError(f"model {self.meta.name!r} produced non-finite colour; it is corrupt")
         return list(ab)
 
-    def upsample(self, grey: np.ndarray, grey_small: np.ndarray, ab_small: np.ndarray
-                 ) -> np.ndarray:
-        """ab at working size to full resolution, edge-aware."""
-        L_full = GREY_TO_L[grey]
-        if grey_small.shape == grey.shape:
-            return ab_small
-        return guided_upsample(L_full, GREY_TO_L[grey_small], ab_small)
+    @staticmethod
+    def new_stabiliser(look: Look) -> ChromaStabiliser | None:
+        """Fresh temporal state for one stream of frames under ``look``; None when the look
+        asks for no stabilisation. Feed it to :meth:`predict` with the stream's frames in order,
+        and make a new one after a seek."""
+        if look.stabilise <= 0:
+            return None
+        from restorer.temporal import ChromaStabiliser
+
+        return ChromaStabiliser(strength=look.stabilise)
+
+    def predict(self, greys: Sequence[np.ndarray], look: Look | None = None,
+                stabiliser: ChromaStabiliser | None = None, *,
+                raw: Sequence[np.ndarray | None] | None = None) -> list[Prediction]:
+        """Stage one, for a batch of uint8 grey frames ``(H, W)``: each frame at the working
+        size of ``look``, the network's ab for it, then the stabiliser (when ``look.stabilise``
+        is above 0: ``stabiliser`` is the stream's state, from :meth:`new_stabiliser`).
+
+        ``raw`` may hold the network's ab already at hand for some frames (a cache of
+        :attr:`Prediction.raw`); the network runs only for those whose entry is None.
+        Runs on the caller's thread, one caller at a time.
+        """
+        look = look if look is not None else _PLAIN
+        _check_greys(greys)
+        if look.stabilise > 0 and (stabiliser is None or stabiliser.strength != look.stabilise):
+            raise ValueError(f"a look with stabilisation {look.stabilise} needs its own "
+                             "stabiliser state: pass Colouriser.new_stabiliser(look)")
+        known: list[np.ndarray | None] = list(raw) if raw is not None else [None] * len(greys)
+        if len(known) != len(greys):
+            raise ValueError(f"{len(greys)} frames but {len(known)} raw ab entries")
+        smalls = [self.to_working(g, look) for g in greys]
+        Ls = [GREY_TO_L[s] for s in smalls]
+        todo = [i for i, a in enumerate(known) if a is None]
+        if todo:
+            for i, inferred in zip(todo, self._infer([Ls[i] for i in todo]), strict=True):
+                known[i] = inferred
+        out = []
+        for g, s, L, a in zip(greys, smalls, Ls, known, strict=True):
+            assert a is not None
+            ab = a
+            if stabiliser is not None and look.stabilise > 0:
+                ab = stabiliser.process(s, a, L_small=L)
+            out.append(Prediction(g, s, L, a, ab))
+        return out
+
+    def finish(self, frame: Prediction, look: Look | None = None) -> Colourised:
+        """Stage two, for one frame: ab to full resolution (a guided filter steered by the
+        full-resolution L, so colour edges follow the picture's) and the gamut-safe merge with
+        the original L at ``look.chroma``. Keeps no state, so a thread pool may run it."""
+        look = look if look is not None else _PLAIN
+        if frame.small.shape == frame.grey.shape:
+            L, ab = frame.L_small, frame.ab_small
+        else:
+            L = GREY_TO_L[frame.grey]
+            ab = guided_upsample(L, frame.L_small, frame.ab_small)
+        return Colourised(ab, merge_L_ab(L, ab, look.chroma))
 
     @staticmethod
     def merge(grey: np.ndarray, ab_full: np.ndarray, chroma: float = 1.0) -> np.ndarray:
-        """Original L plus predicted ab to uint8 RGB."""
+        """Original L plus full-resolution ab to uint8 RGB: a chroma-only re-merge of an ab
+        :meth:`finish` gave earlier (no network)."""
         return merge_L_ab(GREY_TO_L[grey], ab_full, chroma)
 
     # ------------------------------------------------------------------ one call
-    def predict_ab(self, grey: np.ndarray) -> np.ndarray:
-        """Full-resolution ab for one grey frame (what the GUI caches for re-merging)."""
-        small = self.to_working(grey)
-        return self.upsample(grey, small, self.predict_ab_small([small])[0])
+    def colourise_frames(self, greys: Sequence[np.ndarray], look: Look | None = None,
+                         stabiliser: ChromaStabiliser | None = None) -> list[Colourised]:
+        """uint8 grey frames ``(H, W)`` to full-resolution ab and RGB under ``look``:
+        :meth:`predict` then :meth:`finish` for each frame."""
+        look = look if look is not None else _PLAIN
+        return [self.finish(p, look) for p in self.predict(greys, look, stabiliser)]
 
     def colourise(self, frames: Sequence[np.ndarray], chroma: float = 1.0) -> list[np.ndarray]:
-        """uint8 grey frames ``(H, W)`` to uint8 RGB frames ``(H, W, 3)``."""
-        for f in frames:
-            if f.ndim != 2 or f.dtype != np.uint8:
-                raise ValueError(f"expected uint8 grey frames (H, W); got {f.dtype} {f.shape}")
-        smalls = [self.to_working(f) for f in frames]
-        abs_ = self.predict_ab_small(smalls)
-        return [self.merge(f, self.upsample(f, s, a), chroma)
-                for f, s, a in zip(frames, smalls, abs_, strict=True)]
+        """uint8 grey frames ``(H, W)`` to uint8 RGB frames ``(H, W, 3)`` at the model's own
+        working size."""
+        return [c.rgb for c in self.colourise_frames(frames, Look(chroma=chroma))]

@@ -27,6 +27,8 @@ import numpy as np
 
 from restorer.color import GREY_TO_L, merge_L_ab, rgb8_to_grey, rgb8_to_lab
 from restorer.errors import DatasetError, MediaError, RestorerError
+from restorer.formats import IMAGE_EXTS
+from restorer.look import Look
 from restorer.metrics import (
     cdc_from_histograms,
     colourfulness,
@@ -34,13 +36,9 @@ from restorer.metrics import (
     histograms,
     psnr,
 )
+from restorer.positions import parse_position, to_frame
+from restorer.temporal import warp_error
 
-try:  # written by another module owner; optional
-    from restorer.temporal import warp_error
-except ImportError:  # pragma: no cover - depends on the tree
-    warp_error = None
-
-IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
 ROWS = ("model", "grey", "mean_ab")
 ROW_TITLES = {"model": "model", "grey": "grey (a=b=0)", "mean_ab": "mean-ab cast",
               "truth": "ground truth"}
@@ -79,15 +77,16 @@ class _Acc:
 
     def result(self, truth: _Acc | None, video: bool) -> dict[str, float | None]:
         finite = [p for p in self.psnr if np.isfinite(p)]
+        cf = float(np.mean(self.cf))
         out: dict[str, float | None] = {
             "psnr": float(np.mean(finite)) if finite else (float("inf") if self.psnr else None),
             "delta_e2000": float(np.mean(self.de)) if self.de else None,
             "delta_e2000_coloured": float(np.mean(self.dec)) if self.dec else None,
-            "colourfulness": float(np.mean(self.cf)),
+            "colourfulness": cf,
         }
         if truth is not None:
             t = float(np.mean(truth.cf))
-            out["colourfulness_ratio"] = out["colourfulness"] / t if t > 0 else None
+            out["colourfulness_ratio"] = cf / t if t > 0 else None
         out["cdc"] = cdc_from_histograms(self.hists) if video and len(self.hists) > 1 else None
         return out
 
@@ -99,7 +98,6 @@ def _ab(rgb: np.ndarray) -> np.ndarray:
 def _video_frames(path: Path, start: str | None, end: str | None, last: float | None,
                   stride: int, max_frames: int | None
                   ) -> tuple[dict[str, Any], Iterator[np.ndarray]]:
-    from restorer.cli import parse_position, to_frame
     from restorer.media import FrameReader, probe
 
     info = probe(path)
@@ -169,10 +167,9 @@ def evaluate_model(model: Any, source: str | Path, *, start: str | None = None,
 
     if stride < 1:
         raise RestorerError("--stride must be at least 1")
+    look = Look(working_size=size or None)  # 0 (or None): the model's own
     col = model if isinstance(model, Colouriser) else Colouriser.load(
-        model, device=device, batch_size=batch, working_size=size)
-    if size and isinstance(model, Colouriser):
-        col.working_size = size
+        model, device=device, batch_size=batch)
     source = Path(source)
     if not source.exists():
         raise MediaError(f"file not found: {source}")
@@ -187,7 +184,7 @@ def evaluate_model(model: Any, source: str | Path, *, start: str | None = None,
         notes.append("the model file records no training mean ab: mean-ab baseline skipped")
     accs = {r: _Acc() for r in ROWS if r != "mean_ab" or mean_ab is not None}
     truth = _Acc()
-    keep_for_warp = video and warp_error is not None
+    keep_for_warp = video
     greys_w: list[np.ndarray] = []
     preds_w: list[np.ndarray] = []
     truths_w: list[np.ndarray] = []
@@ -197,7 +194,8 @@ def evaluate_model(model: Any, source: str | Path, *, start: str | None = None,
     def flush(buf: list[np.ndarray]) -> None:
         nonlocal done
         greys = [rgb8_to_grey(f) for f in buf]
-        preds = col.colourise(greys) if video else [col.colourise([g])[0] for g in greys]
+        preds = ([c.rgb for c in col.colourise_frames(greys, look)] if video
+                 else [col.colourise_frames([g], look)[0].rgb for g in greys])
         infer_ms.append(col.last_infer_ms)
         for f, g, p in zip(buf, greys, preds, strict=True):
             L = GREY_TO_L[g]
@@ -242,15 +240,13 @@ def evaluate_model(model: Any, source: str | Path, *, start: str | None = None,
             truth_row["warp_error"] = float(warp_error(greys_w, [_ab(t) for t in truths_w]))
         except Exception as exc:  # noqa: BLE001 - an optional figure must not sink the report
             notes.append(f"warp error unavailable ({exc})")
-    elif video and warp_error is None:
-        notes.append("restorer.temporal is not available: warp error skipped")
     if not video:
         notes.append("photos: no CDC (no time axis)")
     grey_de = rows["grey"]["delta_e2000"]
     if grey_de:
         rows["model"]["delta_e_vs_grey"] = 1.0 - rows["model"]["delta_e2000"] / grey_de
     return {**desc, "model": col.meta.name if isinstance(model, Colouriser) else str(model),
-            "working_size": col.working_size, "metric_size": metric_size, "rows": rows,
+            "working_size": look.size_for(col.meta), "metric_size": metric_size, "rows": rows,
             "truth": truth_row,
             "infer_ms": float(np.mean(infer_ms)) if infer_ms else None, "notes": notes}
 
@@ -289,7 +285,7 @@ def format_table(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("evaluate", help="score a model on held-out colour footage or photos",
                        description="Convert a held-out colour clip (or a folder of colour "
                                    "photos) to black and white, colourise it, and compare "

@@ -22,10 +22,11 @@ import numpy as np
 from skimage.color import deltaE_ciede2000
 
 from restorer.color import rgb8_to_lab
+from restorer.divergence import js_divergence
 
 __all__ = ["cdc", "cdc_from_histograms", "colourfulness", "colourfulness_ratio", "delta_e2000",
            "delta_e2000_coloured", "delta_e2000_split",
-           "histograms", "js_divergence", "psnr"]
+           "histograms", "psnr"]
 
 
 def _check_pair(a: np.ndarray, b: np.ndarray) -> None:
@@ -115,18 +116,6 @@ def histograms(frame: np.ndarray, bins: int = 256) -> np.ndarray:
             h = h.reshape(bins, -1).sum(1)
         out[c] = h / max(1.0, h.sum())
     return out
-
-
-def js_divergence(p: np.ndarray, q: np.ndarray) -> np.ndarray:
-    """Jensen-Shannon divergence (natural log, in ``[0, ln 2]``) along the last axis."""
-    m = 0.5 * (p + q)
-
-    def kl(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        with np.errstate(divide="ignore", invalid="ignore"):
-            t = np.where(a > 0, a * np.log(a / np.where(b > 0, b, 1.0)), 0.0)
-        return t.sum(-1)
-
-    return 0.5 * kl(p, m) + 0.5 * kl(q, m)
 
 
 def cdc(frames: Sequence[np.ndarray], dilations: Sequence[int] = (1, 2, 4)) -> float:

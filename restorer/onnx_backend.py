@@ -11,13 +11,15 @@ import hashlib
 import io
 import logging
 import os
-import tempfile
 import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
+
+from restorer.fsutil import atomic_path
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +40,7 @@ def _cache_dir() -> Path:
 
 def _weights_key(net: nn.Module) -> str:
     h = hashlib.sha256()
-    spec = getattr(net, "spec", lambda: {})()
+    spec: dict[str, Any] = getattr(net, "spec", lambda: {})()
     h.update(repr(sorted(spec.items())).encode())
     for name, t in net.state_dict().items():
         h.update(name.encode())
@@ -53,8 +55,10 @@ def export(net: nn.Module, multiple: int) -> bytes:
     buf = io.BytesIO()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
+        # The TorchScript exporter (dynamo=False) writes to a file object too; the annotation
+        # of ``f`` names only paths.
         torch.onnx.export(
-            net, (dummy,), buf, input_names=["L"], output_names=["ab"],
+            net, (dummy,), buf, input_names=["L"], output_names=["ab"],  # type: ignore[arg-type]
             dynamic_axes={"L": {0: "n", 2: "h", 3: "w"}, "ab": {0: "n", 2: "h", 3: "w"}},
             opset_version=17, dynamo=False,
         )
@@ -75,10 +79,8 @@ class OnnxRunner:
             model = export(net, multiple)
             try:  # the cache is an optimisation: a read-only home must not stop inference
                 path.parent.mkdir(parents=True, exist_ok=True)
-                fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-                with os.fdopen(fd, "wb") as fh:
-                    fh.write(model)
-                os.replace(tmp, path)
+                with atomic_path(path) as tmp:  # a concurrent run never reads half a file
+                    tmp.write_bytes(model)
             except OSError as exc:
                 log.info("cannot cache the ONNX export (%s)", exc)
         opts = ort.SessionOptions()

@@ -24,10 +24,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from restorer.analysis import looks_colour
 from restorer.cancel import CancelFlag, is_cancelled
-from restorer.engine import Colouriser
+from restorer.engine import Colouriser, Prediction
 from restorer.errors import Cancelled, MediaError, OutputError, RestorerError
-from restorer.media import FrameReader, VideoInfo, VideoWriter, looks_colour, probe
+from restorer.look import Look
+from restorer.media import FrameReader, VideoInfo, VideoWriter, probe
 from restorer.media.writer import check_destination
 
 log = logging.getLogger(__name__)
@@ -41,15 +43,13 @@ class RenderJob:
     src: Path
     dst: Path
     model: Path | None = None
-    chroma: float = 1.0
-    working_size: int | None = None
+    look: Look = field(default_factory=Look)
     device: str = "auto"
     codec: str = "h264"
     crf: int | None = None
     start: int = 0
     end: int | None = None
     compare: bool = False
-    stabilise: float = 0.0
     batch_size: int = 8
     overwrite: bool = False
 
@@ -57,12 +57,9 @@ class RenderJob:
         self.src, self.dst = Path(self.src), Path(self.dst)
         if self.model is not None:
             self.model = Path(self.model)
-        if not 0.0 <= self.chroma <= 2.0:
-            raise RestorerError(f"chroma must be within 0..2; got {self.chroma}")
-        if not 0.0 <= self.stabilise <= 1.0:
-            raise RestorerError(f"stabilisation strength must be within 0..1; got {self.stabilise}")
-        if self.working_size is not None and not 16 <= self.working_size <= 4096:
-            raise RestorerError(f"working size must be within 16..4096; got {self.working_size}")
+        # The look checked its own ranges when it was made.
+        if not isinstance(self.look, Look):
+            raise TypeError(f"RenderJob.look must be a restorer.look.Look; got {self.look!r}")
 
 
 @dataclass
@@ -153,11 +150,11 @@ class _Writer(threading.Thread):
                 self.error = exc
 
 
-def _post(col: Colouriser, grey: np.ndarray, small: np.ndarray, ab: np.ndarray, chroma: float,
-          compare: bool) -> np.ndarray:
-    rgb = col.merge(grey, col.upsample(grey, small, ab), chroma)
+def _finish(col: Colouriser, frame: Prediction, look: Look, compare: bool) -> np.ndarray:
+    """The pool's part: the engine's second stage, and the comparison layout if asked."""
+    rgb = col.finish(frame, look).rgb
     if compare:
-        return np.concatenate([np.repeat(grey[..., None], 3, -1), rgb], axis=1)
+        return np.concatenate([np.repeat(frame.grey[..., None], 3, -1), rgb], axis=1)
     return rgb
 
 
@@ -174,14 +171,9 @@ def render(job: RenderJob, cancel: CancelFlag = None, colouriser: Colouriser | N
     yield Progress(0, end - start, message=info.describe(), notes=notes)
     if colouriser is None:
         colouriser = Colouriser.load(job.model, device=job.device, batch_size=job.batch_size,
-                                     working_size=job.working_size, on_warning=on_warning)
-    elif job.working_size:
-        colouriser.working_size = job.working_size
-    stabiliser = None
-    if job.stabilise > 0:
-        from restorer.temporal import ChromaStabiliser
-
-        stabiliser = ChromaStabiliser(strength=job.stabilise)
+                                     on_warning=on_warning)
+    look = job.look
+    stabiliser = colouriser.new_stabiliser(look)
 
     total = end - start
     out_w = info.width * (2 if job.compare else 1)
@@ -225,12 +217,10 @@ def render(job: RenderJob, cancel: CancelFlag = None, colouriser: Colouriser | N
                 raise wthread.error
             if not batch:
                 break
-            smalls = [colouriser.to_working(g) for g in batch]
-            abs_ = colouriser.predict_ab_small(smalls)
-            if stabiliser is not None:
-                abs_ = [stabiliser.process(s, a) for s, a in zip(smalls, abs_, strict=True)]
-            for g, s, a in zip(batch, smalls, abs_, strict=True):
-                to_write.put(pool.submit(_post, colouriser, g, s, a, job.chroma, job.compare))
+            # The network (and the stabiliser, which needs frames in order) on this thread;
+            # upsample and merge on the pool.
+            for frame in colouriser.predict(batch, look, stabiliser):
+                to_write.put(pool.submit(_finish, colouriser, frame, look, job.compare))
             done += len(batch)
             dt = time.perf_counter() - t0
             fps = done / dt if dt > 0 else 0.0

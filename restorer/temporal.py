@@ -69,7 +69,8 @@ class FlowEstimator:
     def __init__(self, preset: str = "fast") -> None:
         if preset not in self._PRESETS:
             raise ValueError(f"unknown flow preset {preset!r}; choose {sorted(self._PRESETS)}")
-        self._dis = cv2.DISOpticalFlow_create(self._PRESETS[preset])
+        # The factory exists at run time; OpenCV's stubs leave it out.
+        self._dis = cv2.DISOpticalFlow_create(self._PRESETS[preset])  # type: ignore[attr-defined]
         self._grid: np.ndarray | None = None
 
     def grid(self, h: int, w: int) -> np.ndarray:
@@ -90,7 +91,9 @@ class FlowEstimator:
     @staticmethod
     def remap(x: np.ndarray, coords: np.ndarray) -> np.ndarray:
         """Sample ``x`` (``(H, W)`` or ``(H, W, C)`` float32) at ``coords`` (bilinear)."""
-        return cv2.remap(x, coords, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        # map2 is None for a two-channel map1; the stub does not allow None there.
+        return cv2.remap(x, coords, None, cv2.INTER_LINEAR,  # type: ignore[call-overload]
+                         borderMode=cv2.BORDER_REPLICATE)
 
     def warp(self, x: np.ndarray, flow: np.ndarray) -> np.ndarray:
         """Sample ``x`` at ``grid + flow``: with a backward flow, brings ``t-1`` into ``t``."""
@@ -159,13 +162,19 @@ class ChromaStabiliser:
         conf *= self.flow.inside(m)
         return conf.astype(np.float32, copy=False)
 
-    def process(self, grey_small: np.ndarray, ab_small: np.ndarray) -> np.ndarray:
+    def process(self, grey_small: np.ndarray, ab_small: np.ndarray,
+                L_small: np.ndarray | None = None) -> np.ndarray:
         """Stabilised ab ``(h, w, 2)`` float32 for the next frame; inputs are not modified.
 
-        ``grey_small`` is the uint8 grey frame the network saw, ``ab_small`` its prediction.
+        ``grey_small`` is the uint8 grey frame the network saw, ``ab_small`` its prediction;
+        ``L_small``, its L if the caller has it already (the engine does), is kept as the next
+        frame's reference and must not be written to afterwards.
         """
         _check_grey(grey_small)
         _check_ab(ab_small, grey_small.shape)
+        if L_small is not None and L_small.shape != grey_small.shape:
+            raise ValueError(f"L_small has shape {L_small.shape}; the grey frame has "
+                             f"{grey_small.shape}")
         ab = np.asarray(ab_small, dtype=np.float32)
         n = self.frames
         self.frames += 1
@@ -174,8 +183,8 @@ class ChromaStabiliser:
         cut = self.detector.update(grey_small)
         if cut:
             self.cuts.append(n)
-        L = GREY_TO_L[grey_small]
-        out = ab
+        L = GREY_TO_L[grey_small] if L_small is None else L_small
+        out: np.ndarray = ab
         if (not cut and self._prev_ab is not None and self._prev_grey is not None
                 and self._prev_grey.shape == grey_small.shape):
             flow = self.flow.flow(grey_small, self._prev_grey)

@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 
 from restorer import __version__
-from restorer.cli import main, parse_position, to_frame
+from restorer.cli import main
 from restorer.media import probe
+from restorer.positions import parse_position, to_frame
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from restorer.errors import Cancelled, RestorerError
-from restorer.scenes import CutDetector, detect_cuts, js_divergence, scan
+from restorer.scenes import CutDetector, detect_cuts, scan
 
 FFMPEG = imageio_ffmpeg.get_ffmpeg_exe()
 
@@ -95,13 +95,6 @@ def test_detector_reset_and_validation() -> None:
         det.update(np.zeros((H, W, 3), np.uint8))
     with pytest.raises(RestorerError, match="threshold"):
         CutDetector(threshold=0.0)
-
-
-def test_js_divergence_bounds() -> None:
-    p = np.array([1.0, 0.0])
-    q = np.array([0.0, 1.0])
-    assert js_divergence(p, p) == pytest.approx(0.0)
-    assert js_divergence(p, q) == pytest.approx(1.0)
 
 
 def test_cli_json_and_text(cut_clip: Path, capsys: pytest.CaptureFixture[str]) -> None:

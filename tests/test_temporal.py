@@ -186,6 +186,7 @@ def test_render_with_stabilisation(tmp_path: Path, tiny_net_meta) -> None:
     import torch
 
     from restorer.engine import Colouriser
+    from restorer.look import Look
     from restorer.render import RenderJob, run
 
     class Flickery(torch.nn.Module):
@@ -206,8 +207,8 @@ def test_render_with_stabilisation(tmp_path: Path, tiny_net_meta) -> None:
     clip, _ = _static_colour_clip(tmp_path / "static.mkv", frames=16)
     outs = {}
     for s in (0.0, 0.9):
-        job = RenderJob(src=clip, dst=tmp_path / f"out{s}.mkv", codec="ffv1", stabilise=s,
-                        batch_size=4)
+        job = RenderJob(src=clip, dst=tmp_path / f"out{s}.mkv", codec="ffv1",
+                        look=Look(stabilise=s), batch_size=4)
         outs[s] = [f.copy() for _, f in FrameReader(probe(run(job, colouriser=tiny_colouriser)),
                                                     mode="rgb")]
     assert len(outs[0.0]) == len(outs[0.9]) == 16

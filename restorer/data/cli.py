@@ -10,7 +10,7 @@ from restorer.data.extract import BuildOptions, build_dataset, parse_exclude
 from restorer.data.store import read_manifest
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("dataset", help="build or inspect a training dataset",
                        description="Build a training dataset from colour episodes and folders "
                                    "of colour photos, or show what a dataset holds.")
@@ -62,6 +62,7 @@ def run(args: argparse.Namespace) -> int:
             bar.set_postfix_str(f"kept {ev.kept}", refresh=True)
             if ev.finished:
                 bar.close()
+                assert ev.path is not None  # a finished build names its dataset
                 m = read_manifest(ev.path)
                 shapes = sorted({f"{w}x{h}" for s in m["splits"].values()
                                  for h, w in s.get("shapes", [])})

@@ -44,7 +44,7 @@ class Augment:
 
 def degrade(grey: np.ndarray, rng: np.random.Generator, aug: Augment) -> np.ndarray:
     """uint8 grey -> uint8 grey with random tone, blur and grain (archive-looking)."""
-    g = grey.astype(np.float32)
+    g: np.ndarray = grey.astype(np.float32)
     if rng.random() < aug.p:
         gamma = float(np.exp(rng.uniform(-aug.gamma, aug.gamma)))
         g = 255.0 * (g / 255.0) ** gamma
@@ -83,7 +83,7 @@ def common_crop(shapes: set[tuple[int, int]], working_size: int, multiple: int =
     return max(multiple, h // multiple * multiple), max(multiple, w // multiple * multiple)
 
 
-class ColourDataset(Dataset):
+class ColourDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
     """``(L input (1, h, w), ab target (2, h, w))`` pairs from one split of a dataset folder.
 
     Frames are scaled to a short side of ``working_size`` (``None``: as stored), then cropped to

@@ -27,7 +27,8 @@ What goes in, and why:
   training split. Every k-th photo (k = round(1 / val_fraction)) is a validation photo. A build
   that would end with no validation frames is an error, unless ``val_fraction`` is 0.
 * **Scenes**: a cut is where the 32-bin grey histogram of a 32x32 thumbnail jumps (L1 distance
-  above ``cut_threshold``); scene ids are recorded with every frame's provenance.
+  above ``cut_threshold``), found by :class:`restorer.scenes.CutDetector` with
+  ``measure="histogram"``; scene ids are recorded with every frame's provenance.
 * **Excluded time ranges** (``exclude={path: [(start_s, end_s or None)]}``): e.g. a held-out
   evaluation segment or a demo clip; on the CLI ``--exclude clip.mp4:8-14`` or
   ``--exclude episode.mp4:1200-`` (to the end).
@@ -48,15 +49,18 @@ import numpy as np
 from restorer.color import rgb8_to_grey, rgb8_to_lab
 from restorer.data.store import DatasetWriter
 from restorer.errors import DatasetError, MediaError
+from restorer.formats import IMAGE_EXTS
 from restorer.media import FrameReader, probe
+from restorer.scenes import CutDetector
 
-IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
 AB_BIN = 10.0  # ab histogram bin width for class rebalancing (Zhang et al. use 10)
 AB_RANGE = 110.0
 # Long side / short side of the photo buckets: square, 5:4, 4:3, 3:2, 16:10, 16:9, 2:1, scope.
 PHOTO_ASPECTS = (1.0, 1.25, 4 / 3, 1.5, 1.6, 16 / 9, 2.0, 2.39)
 DUP_THUMB = 96   # short side of the thumbnails duplicates are decided on
 DUP_BLOCK = 8    # block side (thumbnail pixels) of the local-change measure
+THUMB = 32       # side of the square grey thumbnail frames are judged (and cut) on
+CUT_BINS = 32    # grey histogram bins of the scene-cut measure
 
 
 @dataclass
@@ -169,13 +173,20 @@ def fit_photo(rgb: np.ndarray, size: int) -> np.ndarray:
 
 
 def _thumb(rgb: np.ndarray) -> np.ndarray:
-    small = cv2.resize(rgb, (32, 32), interpolation=cv2.INTER_AREA)
-    return cv2.cvtColor(small, cv2.COLOR_RGB2GRAY).astype(np.float32)
+    """uint8 grey ``THUMB x THUMB`` thumbnail (aspect not kept: only its levels count)."""
+    small = cv2.resize(rgb, (THUMB, THUMB), interpolation=cv2.INTER_AREA)
+    return cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)
 
 
-def _hist(thumb: np.ndarray) -> np.ndarray:
-    h = np.histogram(thumb, bins=32, range=(0, 256))[0].astype(np.float32)
-    return h / h.sum()
+def cut_detector(opts: BuildOptions) -> CutDetector:
+    """The scene-cut detector the builder runs on :func:`_thumb` thumbnails.
+
+    Any frame may be a cut (no adaptive threshold, no shortest shot): scenes only reset the
+    duplicate test and label the provenance, so the cheap histogram measure is enough.
+    ``cut_threshold`` is an L1 distance (0..2); the detector's histogram measure is half that.
+    """
+    return CutDetector(threshold=opts.cut_threshold / 2, k=0.0, min_shot=1,
+                       measure="histogram", thumb_width=THUMB, bins=CUT_BINS)
 
 
 def change_thumb(rgb: np.ndarray) -> np.ndarray:
@@ -305,7 +316,8 @@ class _Builder:
             return "val"
         return "train"
 
-    def reject(self, rgb: np.ndarray, grey: np.ndarray) -> str | None:
+    def reject(self, rgb: np.ndarray, thumb: np.ndarray) -> str | None:
+        grey = thumb.astype(np.float32)
         if grey.mean() < self.o.black_level:
             return "black"
         if grey.std() < self.o.min_std:
@@ -339,6 +351,9 @@ def build_dataset(inputs: Sequence[str | os.PathLike[str]], dest: str | os.PathL
         raise DatasetError(f"validation fraction must be in [0, 1); got {opts.val_fraction}")
     if opts.max_gb <= 0:
         raise DatasetError(f"--max-gb must be positive; got {opts.max_gb}")
+    if not 0.0 < opts.cut_threshold <= 2.0:
+        raise DatasetError(f"cut threshold must be within 0..2 (an L1 histogram distance); "
+                           f"got {opts.cut_threshold}")
     mode, step = parse_every(opts.every)
     items = expand_inputs(inputs)
     infos: dict[Path, Any] = {}
@@ -448,7 +463,7 @@ def _add_video(b: _Builder, info: Any, src: int, mode: str, step: float,
     o = b.o
     gap = min(o.val_gap_seconds, max((e - a for a, e in blocks), default=0.0))
     next_t = 0.0
-    prev_hist: np.ndarray | None = None
+    cuts = cut_detector(o)
     last_kept: np.ndarray | None = None
     last_split = prev_split = ""
     block_first = 0
@@ -464,10 +479,7 @@ def _add_video(b: _Builder, info: Any, src: int, mode: str, step: float,
                 yield n_seen
             t = n / fps
             thumb = _thumb(frame)
-            hist = _hist(thumb)
-            cut = prev_hist is None or float(np.abs(hist - prev_hist).sum()) > o.cut_threshold
-            prev_hist = hist
-            if cut:
+            if cuts.update(thumb) or scene < 0:  # the first frame starts the first scene
                 scene = b.new_unit()
                 b.scenes += 1
                 last_kept = None
@@ -493,7 +505,7 @@ def _add_video(b: _Builder, info: Any, src: int, mode: str, step: float,
                 continue
             why = b.reject(frame, thumb)
             change = change_thumb(frame) if why is None else None
-            if why is None and last_kept is not None and split == last_split and \
+            if change is not None and last_kept is not None and split == last_split and \
                     local_change(change, last_kept) < o.dup_threshold:
                 why = "duplicate"
             if why:

@@ -39,6 +39,7 @@ from typing import Any
 import numpy as np
 
 from restorer.errors import DatasetError
+from restorer.fsutil import atomic_path
 
 FORMAT = "restorer-dataset"
 VERSION = 2
@@ -66,7 +67,7 @@ class SplitWriter:
         if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
             raise ValueError(f"frame must be uint8 (H, W, 3); got {rgb.dtype} {rgb.shape}")
         shape = (int(rgb.shape[0]), int(rgb.shape[1]))
-        k, mm, fill = self._open.get(shape, (-1, None, self.shard_size))  # type: ignore[arg-type]
+        k, mm, fill = self._open.get(shape, (-1, None, self.shard_size))
         if fill == self.shard_size:
             if mm is not None:
                 self._close_shard(shape)
@@ -77,6 +78,7 @@ class SplitWriter:
             mm = np.lib.format.open_memmap(self.root / name, mode="w+", dtype=np.uint8,
                                            shape=(self.shard_size, *shape, 3))
             fill = 0
+        assert mm is not None  # an open shard of this shape, or the one just made
         mm[fill] = rgb
         self._open[shape] = (k, mm, fill + 1)
         self.count += 1
@@ -141,9 +143,10 @@ class DatasetWriter:
                        for s, w in self.splits.items()},
             **extra,
         }
-        tmp_manifest = self.tmp / "manifest.json.tmp"
-        tmp_manifest.write_text(json.dumps(manifest))
-        os.replace(tmp_manifest, self.tmp / "manifest.json")
+        with atomic_path(self.tmp / "manifest.json") as tmp_manifest:
+            tmp_manifest.write_text(json.dumps(manifest))
+        # A folder cannot be replaced by a rename while it holds files: move the old one aside,
+        # rename the new one into place, then delete the old.
         if self.dest.exists():
             old = self.dest.with_name(f".{self.dest.name}.old-{os.getpid()}")
             os.replace(self.dest, old)

@@ -11,8 +11,12 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 from restorer import __version__
+
+if TYPE_CHECKING:
+    from PySide6.QtWidgets import QApplication
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -45,8 +49,9 @@ def run(args: argparse.Namespace) -> int:
     QCoreApplication.setOrganizationName("Restorer")
     QCoreApplication.setApplicationName("Restorer")
     QCoreApplication.setApplicationVersion(__version__)
-    app = QApplication.instance() or QApplication(sys.argv[:1])
-    theme.apply(app)  # type: ignore[arg-type]
+    # instance() is typed as the QCoreApplication base; here it can only be a QApplication.
+    app = cast(QApplication, QApplication.instance() or QApplication(sys.argv[:1]))
+    theme.apply(app)
     app.setWindowIcon(theme.icon("restorer"))
     log_file = setup_logging()
     logging.getLogger(__name__).info("restorer-gui %s starting; log at %s", __version__, log_file)
@@ -64,11 +69,11 @@ def run(args: argparse.Namespace) -> int:
     if args.episode is not None:
         QTimer.singleShot(0, lambda: window.open_path(args.episode))
     if args.screenshot is not None:
-        _arm_screenshot(window, app, args)  # type: ignore[arg-type]
+        _arm_screenshot(window, app, args)
     return int(app.exec())
 
 
-def _arm_screenshot(window: object, app: object, args: argparse.Namespace) -> None:
+def _arm_screenshot(window: object, app: QApplication, args: argparse.Namespace) -> None:
     """Save the window once a coloured frame is on screen (or after 120 s), then quit."""
     from PySide6.QtCore import QTimer
 
@@ -86,7 +91,7 @@ def _arm_screenshot(window: object, app: object, args: argparse.Namespace) -> No
         img.save(str(args.screenshot))
         print(f"screenshot saved to {args.screenshot} ({img.width()}x{img.height()})")
         window.close()
-        app.quit()  # type: ignore[attr-defined]
+        app.quit()
 
     def shown(n: int) -> None:
         if window.colouriser is None:

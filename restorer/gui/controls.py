@@ -23,7 +23,6 @@ from PySide6.QtWidgets import (
 )
 
 from restorer.checkpoint import ModelMeta
-from restorer.gui.preview import HAVE_STABILISER
 from restorer.gui.state import PRESET_LABELS, PRESETS, ViewState, preset_size
 
 
@@ -79,8 +78,6 @@ class ControlsPanel(QWidget):
             100, "Temporal stabilisation: damps colour flicker between frames; "
                  "the preview shows it when playing or stepping")
         form.addRow("Stabilise", self.stabilise_row)
-        if not HAVE_STABILISER:
-            form.setRowVisible(self.stabilise_row, False)
         outer.addWidget(look)
 
         card = QGroupBox("Model")

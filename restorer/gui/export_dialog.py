@@ -37,7 +37,6 @@ from restorer.engine import Colouriser
 from restorer.errors import Cancelled
 from restorer.gui import theme
 from restorer.gui.dialogs import show_error
-from restorer.gui.preview import HAVE_STABILISER
 from restorer.gui.state import ViewState
 from restorer.gui.workers import Worker
 from restorer.media import VideoInfo
@@ -71,6 +70,7 @@ class ExportDialog(QDialog):
     completed = Signal(object)  # output Path
     failed = Signal(object)  # exception
     cancelled = Signal()
+    _error: BaseException | None = None  # the running export's failure, until it finishes
 
     def __init__(self, info: VideoInfo, state: ViewState,
                  colouriser_factory: Callable[[], Colouriser | None],
@@ -208,11 +208,9 @@ class ExportDialog(QDialog):
         start, end = self.state.export_range(use_marks=self.marked.isChecked())
         return RenderJob(
             src=self.info.path, dst=Path(self.path.text().strip()).expanduser(),
-            model=self.model_path, chroma=self.state.chroma,
-            working_size=self.state.working_size, codec=self.codec.currentData(),
+            model=self.model_path, look=self.state.look, codec=self.codec.currentData(),
             crf=self.quality.value() if self.codec.currentData() == "h264" else None,
             start=start, end=end, compare=self.compare.isChecked(),
-            stabilise=self.state.stabilise if HAVE_STABILISER else 0.0,
             overwrite=self.overwrite.isChecked(),
         )
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     from restorer.gui.app import add_arguments
 
     p = sub.add_parser("gui", help="open the restoration desk (PySide6 window)",

@@ -10,9 +10,10 @@ from __future__ import annotations
 import copy
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from PySide6.QtCore import QByteArray, QSettings, Qt, QThreadPool, QTimer, Signal
@@ -37,7 +38,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from restorer import __version__
+from restorer import __version__, scenes
 from restorer.engine import Colouriser
 from restorer.gui import theme
 from restorer.gui.controls import ControlsPanel
@@ -68,11 +69,7 @@ def _timed_merge(grey: np.ndarray, ab: np.ndarray, chroma: float) -> tuple[np.nd
 
 
 def _scan_cuts(info: VideoInfo, cancel: Any = None) -> Iterator[list[int]]:
-    """Cuts found so far, from :mod:`restorer.scenes` when it exists (otherwise none)."""
-    try:
-        from restorer import scenes
-    except ImportError:
-        return
+    """Cuts found so far, as :func:`restorer.scenes.scan` reports them."""
     for ev in scenes.scan(info, cancel=cancel):
         yield [int(c) for c in ev.cuts]
 
@@ -196,7 +193,8 @@ class MainWindow(QMainWindow):
         for w in (self.job_label, self.infer_label, self.cache_label, self.device_label):
             sb.addPermanentWidget(w)
 
-    def _action(self, text: str, slot: Callable[[], Any], shortcut: str | QKeySequence = "",
+    def _action(self, text: str, slot: Callable[[], Any],
+                shortcut: str | QKeySequence | QKeySequence.StandardKey = "",
                 icon: str = "", tip: str = "", checkable: bool = False) -> QAction:
         act = QAction(text, self)
         if shortcut:
@@ -244,7 +242,7 @@ class MainWindow(QMainWindow):
         icons = {"side": "view-side", "wipe": "view-wipe", "original": "view-original",
                  "colour": "view-colour"}
         for k, mode in enumerate(VIEW_MODES, 1):
-            act = a(MODE_LABELS[mode], lambda m=mode: s.set_mode(m), f"Ctrl+{k}", icons[mode],
+            act = a(MODE_LABELS[mode], partial(s.set_mode, mode), f"Ctrl+{k}", icons[mode],
                     checkable=True)
             group.addAction(act)
             self.mode_actions[mode] = act
@@ -276,9 +274,12 @@ class MainWindow(QMainWindow):
         for act in (self.act_in, self.act_out, self.act_clear):
             play.addAction(act)
         help_menu = mb.addMenu("&Help")
-        help_menu.addAction(QAction("&Keyboard shortcuts", self, triggered=self._show_keys))
-        help_menu.addAction(QAction("Show &log file", self, triggered=self._show_log))
-        help_menu.addAction(QAction("&About Restorer", self, triggered=self._show_about))
+        for text, slot in (("&Keyboard shortcuts", self._show_keys),
+                           ("Show &log file", self._show_log),
+                           ("&About Restorer", self._show_about)):
+            act = QAction(text, self)
+            act.triggered.connect(slot)
+            help_menu.addAction(act)
 
         tb = QToolBar("Main")
         tb.setObjectName("mainToolbar")
@@ -333,8 +334,9 @@ class MainWindow(QMainWindow):
         split = st.value("window/splitter")
         if isinstance(split, QByteArray) and not split.isEmpty():
             self.splitter.restoreState(split)
+        chroma: Any = st.value("view/chroma", 1.0)  # a float, or a str from an INI file
         try:
-            self.state.set_chroma(float(st.value("view/chroma", 1.0)))
+            self.state.set_chroma(float(chroma))
         except (TypeError, ValueError):
             pass
         mode = str(st.value("view/mode", "side"))
@@ -365,7 +367,7 @@ class MainWindow(QMainWindow):
         value = self.settings.value("paths/recent", [])
         if isinstance(value, str):
             value = [value]
-        return [str(v) for v in (value or [])]
+        return [str(v) for v in cast("Iterable[object]", value or [])]
 
     def _remember(self, path: Path) -> None:
         recent = [str(path)] + [p for p in self.recent_files() if p != str(path)]
@@ -428,7 +430,6 @@ class MainWindow(QMainWindow):
         self.state.set_model_size(col.meta.working_size)
         if self.engine is not None:
             self.engine.set_colouriser(col)
-            self.engine.working_size = self.state.working_size
         self._show_model()
         self.model_changed.emit(col)
         self.request_preview()
@@ -493,12 +494,9 @@ class MainWindow(QMainWindow):
         self.merges.invalidate()
         self.info = info
         old = self.engine
-        self.engine = PreviewEngine(info, self.colouriser)  # type: ignore[arg-type]
+        self.engine = PreviewEngine(info, self.colouriser)
         if old is not None:  # a preview still decoding holds the seeker lock: close off the UI
             create_worker(old.close)
-        self.engine.chroma = self.state.chroma
-        self.engine.working_size = self.state.working_size
-        self.engine.stabilise = self.state.stabilise
         self.current = None
         self.viewer.clear()
         self._remember(info.path)
@@ -527,7 +525,7 @@ class MainWindow(QMainWindow):
         """Ask for the frame under the playhead; returns the request's generation number."""
         if self.engine is None or self._closing:
             return None
-        gen = self.previews.submit(self.engine.render, self.state.frame, None)
+        gen = self.previews.submit(self.engine.render, self.state.frame, self.state.look)
         self._request_t0 = {gen: time.perf_counter()}
         self.merges.invalidate()
         return gen
@@ -570,7 +568,7 @@ class MainWindow(QMainWindow):
         cur = self.current
         if cur is None or cur.n != n or cur.ab is not ab or self._closing:
             return  # a newer frame is already on screen
-        cur.rgb, cur.chroma = rgb, chroma
+        cur.rgb, cur.look = rgb, cur.look.replace(chroma=chroma)
         self.last_merge_ms = ms
         self.viewer.set_colour(rgb)
         if chroma != self.state.chroma:
@@ -584,19 +582,10 @@ class MainWindow(QMainWindow):
             if not self._from_play:
                 self.request_preview()
         elif name == "chroma":
-            if self.engine is not None:
-                self.engine.chroma = float(value)
-            self._request_merge()
-        elif name in ("preset", "model_size"):
-            if self.engine is not None:
-                self.engine.working_size = self.state.working_size
-                if not self.state.playing:
-                    self.request_preview()
-        elif name == "stabilise":
-            if self.engine is not None:
-                self.engine.stabilise = float(value)
-                if not self.state.playing:
-                    self.request_preview()
+            self._request_merge()  # playback reads the new look from the next frame on
+        elif name in ("preset", "model_size", "stabilise"):
+            if self.engine is not None and not self.state.playing:
+                self.request_preview()
         elif name == "mode":
             self.viewer.set_mode(str(value))
             self.mode_actions[str(value)].setChecked(True)
@@ -638,6 +627,7 @@ class MainWindow(QMainWindow):
         self._dropped = 0
         self._play_worker = create_worker(
             self.engine.play, self.state.frame, speed, pass_cancel=True,
+            look=lambda: self.state.look,  # read per frame: sliders apply during playback
             on_yielded=lambda r, g=gen: self._on_play_frame(g, r),
             on_errored=lambda e, g=gen: self._on_play_error(g, e),
             on_finished=lambda g=gen: self._on_play_end(g))

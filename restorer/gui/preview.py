@@ -1,8 +1,12 @@
-"""Preview pipeline (no Qt): decode one frame, predict its ab, merge at a chroma strength.
+"""Preview pipeline (no Qt): decode one frame, colourise it with the engine, re-merge at a new
+chroma strength.
 
-The desk's workers run these functions on the thread pool. Decoded frames and predicted ab are
-kept in LRU caches, so stepping back and forth and moving the chroma slider never re-run the
-network: a chroma change only re-merges the cached ab with the original L.
+The desk's workers run these functions on the thread pool. Each request carries the desk's
+:class:`~restorer.look.Look`, and the frame goes through the same engine stages as an export
+(:meth:`Colouriser.predict` and :meth:`Colouriser.finish`), so what the desk shows is what an
+export of that frame writes. Decoded frames and predicted ab are kept in LRU caches, so stepping
+back and forth and moving the chroma slider never re-run the network: a chroma change only
+re-merges the cached ab with the original L.
 """
 
 from __future__ import annotations
@@ -10,24 +14,23 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from restorer.engine import Colouriser
 from restorer.gui.cache import LRUCache
+from restorer.look import Look
 from restorer.media import FrameReader, VideoInfo
 from restorer.media.seeker import FrameSeeker
 
+if TYPE_CHECKING:
+    from restorer.temporal import ChromaStabiliser
+
 log = logging.getLogger(__name__)
 
-try:  # temporal stabilisation is optional: the control is hidden when the module is absent
-    from restorer.temporal import ChromaStabiliser
-except ImportError:  # pragma: no cover - depends on what has been built
-    ChromaStabiliser = None  # type: ignore[assignment,misc]
-
-HAVE_STABILISER = ChromaStabiliser is not None
 # Frames at most this far past the last stabilised one still count as a continuous sequence
 # (playback drops frames when inference cannot keep up).
 _SEQUENTIAL_GAP = 4
@@ -35,17 +38,23 @@ _SEQUENTIAL_GAP = 4
 
 @dataclass
 class FrameResult:
-    """One previewed frame: the original grey, its full-resolution ab, and the merged RGB."""
+    """One previewed frame: the original grey, its full-resolution ab, the merged RGB, and the
+    look ``rgb`` was merged with (a chroma-only re-merge replaces ``rgb`` and ``look``)."""
 
     n: int
     grey: np.ndarray
     ab: np.ndarray
     rgb: np.ndarray
-    chroma: float
+    look: Look
     infer_ms: float = 0.0
     cached: bool = False
     dropped: int = 0
     gen: int = 0
+
+    @property
+    def chroma(self) -> float:
+        """The chroma strength ``rgb`` was merged at."""
+        return self.look.chroma
 
 
 def merge(grey: np.ndarray, ab: np.ndarray, chroma: float) -> np.ndarray:
@@ -56,7 +65,8 @@ def merge(grey: np.ndarray, ab: np.ndarray, chroma: float) -> np.ndarray:
 class PreviewEngine:
     """Everything the preview needs for one episode and one model, safe to call from workers.
 
-    The colouriser is used by one thread at a time (a lock); the caches are thread-safe.
+    The colouriser is used by one thread at a time (a lock); the caches are thread-safe. The
+    look comes with each request; this object holds no copy of it.
     """
 
     def __init__(self, info: VideoInfo, colouriser: Colouriser | None, *,
@@ -65,17 +75,13 @@ class PreviewEngine:
         self.colouriser = colouriser
         self.frames = LRUCache(frame_cache_bytes)
         self.abs = LRUCache(ab_cache_bytes)
-        self.chroma = 1.0
-        self.working_size = colouriser.working_size if colouriser is not None else 160
-        self.stabilise = 0.0
         self.predictions = 0
         self.last_infer_ms = 0.0
         self.last_decode_ms = 0.0
         self._seeker: FrameSeeker | None = None  # opened by the first worker that needs it
         self._seeker_lock = threading.Lock()
         self._lock = threading.Lock()
-        self._stab: object | None = None
-        self._stab_strength = 0.0
+        self._stab: ChromaStabiliser | None = None
         self._stab_last: int | None = None
 
     # ------------------------------------------------------------------ configuration
@@ -121,69 +127,68 @@ class PreviewEngine:
         frame.setflags(write=False)
         self.frames.put(n, frame)
 
-    def _ab_key(self, n: int, size: int) -> tuple[int, int, int]:
-        return (n, size, id(self.colouriser))
+    def _ab_key(self, n: int, size: int, col: Colouriser) -> tuple[int, int, int]:
+        return (n, size, id(col))
 
-    def ab(self, n: int, grey: np.ndarray) -> tuple[np.ndarray, float, bool]:
-        """Full-resolution ab for frame ``n``: ``(ab, infer_ms, from_cache)``."""
-        size = self.working_size
-        stabilise = self.stabilise if HAVE_STABILISER else 0.0
+    def render(self, n: int, look: Look | None = None,
+               grey: np.ndarray | None = None) -> FrameResult:
+        """Decode (or take ``grey``), colourise (or hit the cache) and merge frame ``n``."""
+        look = look if look is not None else Look()
+        if grey is None:
+            grey = self.grey(n)
         with self._lock:
             col = self.colouriser
             if col is None:  # no model yet: show the original in both panes
-                return np.zeros((*grey.shape, 2), np.float32), 0.0, True
-            key = self._ab_key(n, size)
-            if stabilise <= 0:
-                hit = self.abs.get(key)
-                if hit is not None:
-                    return hit, 0.0, True
-            col.working_size = size
-            small = col.to_working(grey)
-            skey = ("small", *key)
-            ab_small = self.abs.get(skey)
-            infer_ms = 0.0
-            if ab_small is None:
-                ab_small = col.predict_ab_small([small])[0]
-                self.predictions += 1
-                infer_ms = self.last_infer_ms = col.last_infer_ms
-                if stabilise > 0:
-                    self.abs.put(skey, ab_small)
-            if stabilise > 0:
-                ab_small = self._stabilised(n, small, ab_small, stabilise)
-            ab = col.upsample(grey, small, ab_small)
-            ab.setflags(write=False)
-            if stabilise <= 0:
-                self.abs.put(key, ab)
-            return ab, infer_ms, False
+                ab = np.zeros((*grey.shape, 2), np.float32)
+                return FrameResult(n, grey, ab, merge(grey, ab, look.chroma), look, 0.0, True)
+            key = self._ab_key(n, look.size_for(col.meta), col)
+            hit = self.abs.get(key) if look.stabilise <= 0 else None
+            if hit is None:
+                # Stabilised ab depends on the frames before, so only the network's raw ab is
+                # cached then, and the stabiliser runs again on it.
+                skey = ("small", *key)
+                raw = self.abs.get(skey) if look.stabilise > 0 else None
+                frame = col.predict([grey], look, self._stabiliser(n, look), raw=[raw])[0]
+                infer_ms = 0.0
+                if raw is None:
+                    self.predictions += 1
+                    infer_ms = self.last_infer_ms = col.last_infer_ms
+                    if look.stabilise > 0:
+                        self.abs.put(skey, frame.raw)
+        if hit is not None:  # seen before with this working size: only the merge
+            return FrameResult(n, grey, hit, merge(grey, hit, look.chroma), look, 0.0, True)
+        out = col.finish(frame, look)  # stateless: outside the lock, as the merge always was
+        out.ab.setflags(write=False)
+        if look.stabilise <= 0:
+            with self._lock:
+                if self.colouriser is col:  # not for a model replaced meanwhile
+                    self.abs.put(key, out.ab)
+        return FrameResult(n, grey, out.ab, out.rgb, look, infer_ms, False)
 
-    def _stabilised(self, n: int, small: np.ndarray, ab_small: np.ndarray,
-                    strength: float) -> np.ndarray:
-        if self._stab is None or self._stab_strength != strength:
-            self._stab = ChromaStabiliser(strength=strength)  # type: ignore[misc]
-            self._stab_strength = strength
+    def _stabiliser(self, n: int, look: Look) -> ChromaStabiliser | None:
+        """The stabiliser state for frame ``n``: kept along a run of (nearly) consecutive
+        frames, reset after a jump, made anew when the strength changes."""
+        if look.stabilise <= 0:
+            return None
+        if self._stab is None or self._stab.strength != look.stabilise:
+            self._stab = Colouriser.new_stabiliser(look)
             self._stab_last = None
+        assert self._stab is not None
         last = self._stab_last
         if last is None or not 0 < n - last <= _SEQUENTIAL_GAP:
-            self._stab.reset()  # type: ignore[attr-defined]
+            self._stab.reset()
         self._stab_last = n
-        return self._stab.process(small, ab_small)  # type: ignore[attr-defined]
-
-    def render(self, n: int, chroma: float | None = None,
-               grey: np.ndarray | None = None) -> FrameResult:
-        """Decode (or take ``grey``), predict (or hit the cache) and merge frame ``n``."""
-        chroma = self.chroma if chroma is None else chroma
-        if grey is None:
-            grey = self.grey(n)
-        ab, ms, cached = self.ab(n, grey)
-        return FrameResult(n, grey, ab, merge(grey, ab, chroma), chroma, ms, cached)
+        return self._stab
 
     # ------------------------------------------------------------------ playback
-    def play(self, start: int, speed: float, cancel: threading.Event) -> Iterator[FrameResult]:
+    def play(self, start: int, speed: float, cancel: threading.Event,
+             look: Look | Callable[[], Look] | None = None) -> Iterator[FrameResult]:
         """Frames from ``start`` at ``speed`` times real time (negative: backwards).
 
         Forward play decodes sequentially (far cheaper than seeking) and skips the frames whose
         time has already passed when inference cannot keep up; each result says how many frames
-        were dropped since the previous one.
+        were dropped since the previous one. ``look`` may be a callable giving the current look,
+        read for every frame, so a slider moved during playback shows on the next frame.
         """
         fps = float(self.info.fps) * abs(speed) if speed else float(self.info.fps)
         t0 = time.monotonic()
@@ -193,6 +198,9 @@ class PreviewEngine:
         def wait_for(n: int) -> bool:
             delay = abs(n - start) / fps - (time.monotonic() - t0)
             return delay > 0 and cancel.wait(delay)
+
+        def look_now() -> Look | None:
+            return look() if callable(look) else look
 
         if speed > 0:
             if start >= self.info.frame_count - 1:
@@ -211,7 +219,7 @@ class PreviewEngine:
                     grey = grey.copy()
                     grey.setflags(write=False)
                     self.frames.put(n, grey)
-                    res = self.render(n, grey=grey)
+                    res = self.render(n, look_now(), grey=grey)
                     res.dropped, dropped, last = dropped, 0, n
                     yield res
             finally:
@@ -228,6 +236,6 @@ class PreviewEngine:
                     return
                 if wait_for(n):
                     return
-                res = self.render(n)
+                res = self.render(n, look_now())
                 res.dropped, dropped, last = dropped, 0, n
                 yield res

@@ -2,6 +2,8 @@
 
 Views subscribe to :attr:`ViewState.changed` (napari style) and forward user input to its methods;
 they never keep their own copy of the frame number, marks, chroma, working size or viewer mode.
+Chroma, working size and stabilisation live in one frozen :class:`~restorer.look.Look`
+(:attr:`ViewState.look`), which the previews and the export job take as it is.
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ import itertools
 import threading
 from collections.abc import Callable
 from typing import Any
+
+from restorer.look import CHROMA_MAX, DEFAULT_WORKING_SIZE, STABILISE_MAX, Look
 
 VIEW_MODES = ("side", "wipe", "original", "colour")
 MODE_LABELS = {"side": "Side by side", "wipe": "Split wipe", "original": "Original only",
@@ -70,9 +74,12 @@ class Generation:
 
 
 class ViewState:
-    """Current frame, in/out marks, chroma, working-size preset, viewer mode and playback.
+    """Current frame, in/out marks, the look (chroma, working-size preset, stabilisation),
+    viewer mode and playback.
 
-    Every change emits ``changed(name, value)`` once, and only when the value really changed.
+    Every change emits ``changed(name, value)`` once, and only when the value really changed;
+    a change to the look is named after what changed (``chroma``, ``stabilise``, ``preset``,
+    ``model_size``) and has already replaced :attr:`look` when it is emitted.
     The out point is inclusive (the last frame exported), as on an edit suite.
     """
 
@@ -83,11 +90,10 @@ class ViewState:
         self.frame = 0
         self.in_point: int | None = None
         self.out_point: int | None = None
-        self.chroma = 1.0
         self.preset = "balanced"
-        self.model_size = 160
+        self.model_size = DEFAULT_WORKING_SIZE
+        self.look = Look(working_size=preset_size(self.preset, self.model_size))
         self.mode = "side"
-        self.stabilise = 0.0
         self.speed = 0.0
         self.cuts: list[int] = []
 
@@ -199,20 +205,48 @@ class ViewState:
         return start, max(start + 1, end)
 
     # ------------------------------------------------------------------ look
+    def _set_look(self, name: str, **changes: Any) -> bool:
+        look = self.look.replace(**changes)
+        if look == self.look:
+            return False
+        self.look = look
+        self.changed.emit(name, getattr(look, name))
+        return True
+
+    def _set_sizing(self, name: str, value: Any) -> bool:
+        """Preset or model size: either changes the look's working size."""
+        if getattr(self, name) == value:
+            return False
+        setattr(self, name, value)
+        self.look = self.look.replace(working_size=preset_size(self.preset, self.model_size))
+        self.changed.emit(name, value)
+        return True
+
+    @property
+    def chroma(self) -> float:
+        return self.look.chroma
+
+    @property
+    def stabilise(self) -> float:
+        return self.look.stabilise
+
+    @property
+    def working_size(self) -> int:
+        size = self.look.working_size
+        assert size is not None  # the desk always names it, from the preset
+        return size
+
     def set_chroma(self, chroma: float) -> bool:
-        return self._set("chroma", round(max(0.0, min(2.0, float(chroma))), 4))
+        """Clamped to the look's range: a slider or a stored setting never raises."""
+        return self._set_look("chroma", chroma=round(max(0.0, min(CHROMA_MAX, float(chroma))), 4))
 
     def set_preset(self, preset: str) -> bool:
         if preset not in PRESETS:
             raise ValueError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
-        return self._set("preset", preset)
+        return self._set_sizing("preset", preset)
 
     def set_model_size(self, size: int) -> bool:
-        return self._set("model_size", int(size))
-
-    @property
-    def working_size(self) -> int:
-        return preset_size(self.preset, self.model_size)
+        return self._set_sizing("model_size", int(size))
 
     def set_mode(self, mode: str) -> bool:
         if mode not in VIEW_MODES:
@@ -220,7 +254,8 @@ class ViewState:
         return self._set("mode", mode)
 
     def set_stabilise(self, strength: float) -> bool:
-        return self._set("stabilise", round(max(0.0, min(1.0, float(strength))), 4))
+        return self._set_look("stabilise",
+                              stabilise=round(max(0.0, min(STABILISE_MAX, float(strength))), 4))
 
     def set_cuts(self, cuts: list[int]) -> None:
         self.cuts = sorted(int(c) for c in cuts)

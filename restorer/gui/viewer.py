@@ -177,8 +177,9 @@ class Viewer(QWidget):
         x = pane.left() + pane.width() * self.divider
         left = QRectF(pane.left(), pane.top(), x - pane.left(), pane.height())
         right = QRectF(x, pane.top(), pane.right() - x, pane.height())
-        self._paint_pane(p, pane, self._orig_img, "", clip=left)  # type: ignore[arg-type]
-        self._paint_pane(p, pane, self._colour_img, "", clip=right)  # type: ignore[arg-type]
+        assert self._orig_img is not None and self._colour_img is not None  # paintEvent checked
+        self._paint_pane(p, pane, self._orig_img, "", clip=left)
+        self._paint_pane(p, pane, self._colour_img, "", clip=right)
         p.setPen(QPen(QColor(theme.PLAYHEAD), 1.5))
         p.drawLine(QPointF(x, pane.top()), QPointF(x, pane.bottom()))
         p.setBrush(QColor(theme.PLAYHEAD))

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import re
 import subprocess
-import threading
 from collections.abc import Iterator
 from typing import Literal
 
@@ -16,6 +15,7 @@ import numpy as np
 
 from restorer.errors import MediaError
 from restorer.media.probe import VideoInfo, ffmpeg_exe
+from restorer.media.stderr import StderrDrain
 
 Mode = Literal["gray", "rgb"]
 
@@ -95,20 +95,11 @@ class FrameReader:
         self._proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                       start_new_session=True,
                                       stdin=subprocess.DEVNULL)
-        self._err = bytearray()
-        # Drain stderr in the background so a chatty decoder can never block on a full pipe.
-        self._err_thread = threading.Thread(target=self._drain, daemon=True)
-        self._err_thread.start()
-
-    def _drain(self) -> None:
-        assert self._proc.stderr is not None
-        for line in self._proc.stderr:
-            if len(self._err) < 65536:
-                self._err += line
+        self._stderr = StderrDrain(self._proc.stderr)
 
     @property
     def errors(self) -> str:
-        return self._err.decode("utf-8", "replace").strip()
+        return self._stderr.text
 
     def __iter__(self) -> Iterator[tuple[int, np.ndarray]]:
         assert self._proc.stdout is not None
@@ -130,7 +121,7 @@ class FrameReader:
         if self._proc.poll() is None:
             self._proc.kill()
         self._proc.wait()
-        self._err_thread.join(timeout=1)
+        self._stderr.join(timeout=1)
         for pipe in (self._proc.stdout, self._proc.stderr):
             if pipe:
                 pipe.close()
@@ -151,17 +142,3 @@ def read_frame(info: VideoInfo, n: int, mode: Mode = "gray") -> np.ndarray:
         return frame.copy()
     raise MediaError(f"{info.path.name}: frame {n} could not be decoded ({reader.errors or 'eof'})")
 
-
-def looks_colour(info: VideoInfo, samples: int = 5, threshold: float = 4.0) -> bool:
-    """True when sampled frames carry real chroma (mean |a|+|b| in Lab above ``threshold``)."""
-    from restorer.color import rgb8_to_lab
-
-    step = max(1, info.frame_count // samples)
-    size = (max(2, info.width // 4 * 2 // 2), max(2, info.height // 4 * 2 // 2))
-    chroma = []
-    for n in range(0, info.frame_count, step)[:samples]:
-        with FrameReader(info, n, n + 1, mode="rgb", size=size) as r:
-            for _, f in r:
-                lab = rgb8_to_lab(f)
-                chroma.append(float(np.abs(lab[..., 1:]).sum(-1).mean()))
-    return bool(chroma) and float(np.median(chroma)) > threshold

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import tempfile
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
@@ -20,8 +18,9 @@ from pathlib import Path
 import numpy as np
 
 from restorer.errors import OutputError
-from restorer.fsutil import set_default_mode
+from restorer.fsutil import set_default_mode, temp_file_beside
 from restorer.media.probe import ColourTags, VideoInfo, ffmpeg_exe
+from restorer.media.stderr import StderrDrain
 
 CODECS = ("h264", "prores", "ffv1")
 _COPYABLE = {
@@ -135,12 +134,10 @@ class VideoWriter:
             tags = ColourTags(colour.range, tags.matrix, tags.primaries, tags.transfer)
         vargs, pix = _video_args(codec, crf, width, height, tags)
         try:
-            fd, tmp = tempfile.mkstemp(prefix=".restorer-tmp-", suffix=suffix, dir=self.dst.parent)
+            self.tmp = temp_file_beside(self.dst, suffix)
         except OSError as exc:
             raise OutputError(f"cannot write to folder {self.dst.parent}: {exc.strerror}") from exc
-        os.close(fd)
-        self.tmp = Path(tmp)
-        set_default_mode(self.tmp)
+        set_default_mode(self.tmp)  # ffmpeg rewrites this file in place, keeping its mode
         rate = f"{self.fps.numerator}/{self.fps.denominator}"
         cmd = [ffmpeg_exe(), "-hide_banner", "-v", "error", "-y",
                "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}",
@@ -171,7 +168,6 @@ class VideoWriter:
         self.encoding = Encoding(codec, pix, tags, tuple(notes))
         self.frames = 0
         self._done = False
-        self._err = bytearray()
         try:
             # Own session: a terminal Ctrl-C reaches Python, which then aborts this cleanly.
             self._proc = spawn(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
@@ -180,18 +176,11 @@ class VideoWriter:
         except OSError as exc:
             self.tmp.unlink(missing_ok=True)
             raise OutputError(f"cannot start ffmpeg: {exc}") from exc
-        self._err_thread = threading.Thread(target=self._drain, daemon=True)
-        self._err_thread.start()
-
-    def _drain(self) -> None:
-        assert self._proc.stderr is not None
-        for line in self._proc.stderr:
-            if len(self._err) < 65536:
-                self._err += line
+        self._stderr = StderrDrain(self._proc.stderr)
 
     def _failure(self, what: str) -> OutputError:
-        self._err_thread.join(timeout=5)
-        text = self._err.decode("utf-8", "replace").strip()
+        self._stderr.join(timeout=5)
+        text = self._stderr.text
         if any(s in text for s in _DISK_FULL):
             return OutputError(f"disk full while writing {self.dst.name}; free space and retry "
                                "(nothing was written)")

@@ -1,5 +1,5 @@
 """Networks: the U-Net generator and the patch discriminator, built by name from a config dict."""
 
-from restorer.nets.registry import build_net, register
+from restorer.nets.registry import ARCHS, available, build_net
 
-__all__ = ["build_net", "register"]
+__all__ = ["ARCHS", "available", "build_net"]

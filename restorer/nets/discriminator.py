@@ -7,10 +7,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from restorer.nets.registry import register
 
-
-@register("patchgan")
 class PatchDiscriminator(nn.Module):
     """Classifies overlapping patches of a 3-channel (L, a, b) image as real or generated.
 

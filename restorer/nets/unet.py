@@ -8,8 +8,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from restorer.nets.registry import register
-
 
 def _block(cin: int, cout: int) -> nn.Sequential:
     return nn.Sequential(
@@ -22,7 +20,6 @@ def _block(cin: int, cout: int) -> nn.Sequential:
     )
 
 
-@register("unet")
 class UNet(nn.Module):
     """A U-Net with ``depth`` down/up stages; channel width doubles per stage from ``base``.
 

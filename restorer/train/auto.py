@@ -28,6 +28,7 @@ import torch
 from restorer.checkpoint import read_meta
 from restorer.data.dataset import common_crop
 from restorer.data.store import FrameStore
+from restorer.look import DEFAULT_WORKING_SIZE
 from restorer.train.config import TrainConfig
 
 CPU_ARCH = {"arch": "unet", "base": 16, "depth": 3}
@@ -59,8 +60,9 @@ def resolve(cfg: TrainConfig, device: torch.device) -> list[str]:
     if cfg.working_size is None:
         short = source_short_side(manifest)
         if short is None:
-            cfg.working_size = 160
-            lines.append("working size 160: photos only, the engine's general default")
+            cfg.working_size = DEFAULT_WORKING_SIZE
+            lines.append(f"working size {DEFAULT_WORKING_SIZE}: photos only, the engine's "
+                         "general default")
         else:
             ws = int(round(min(WORKING_MAX, max(WORKING_MIN, short / 2)) / 16) * 16)
             cfg.working_size = ws
@@ -98,9 +100,9 @@ def resolve(cfg: TrainConfig, device: torch.device) -> list[str]:
             cfg.precision = "bf16"
         else:
             cfg.precision = "fp32"
-        why = {"fp16": "CUDA mixed precision", "bf16": "this CPU computes bfloat16 natively, "
+        reasons = {"fp16": "CUDA mixed precision", "bf16": "this CPU computes bfloat16 natively, "
                "about twice as fast", "fp32": "no fast reduced precision on this device"}
-        lines.append(f"precision {cfg.precision}: {why[cfg.precision]} (--precision to change)")
+        lines.append(f"precision {cfg.precision}: {reasons[cfg.precision]} (--precision to change)")
 
     if cfg.minutes:
         lines.append(f"learning rate {cfg.lr:g}, warm-up {cfg.warmup_steps} steps, then cosine "

@@ -11,7 +11,7 @@ from pathlib import Path
 from restorer.train.config import TrainConfig
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     d = TrainConfig()
     p = sub.add_parser("train", help="train a colourisation model on a dataset",
                        description="Train a U-Net on a dataset built with `restorer dataset "

@@ -42,7 +42,7 @@ from restorer.checkpoint import ModelMeta, load_model, save_model, save_tensors
 from restorer.color import AB_SCALE, L_SCALE, lab_to_rgb_t
 from restorer.data.dataset import Augment, ColourDataset
 from restorer.data.store import read_manifest
-from restorer.engine import pick_device
+from restorer.device import pick_device
 from restorer.errors import DatasetError, ModelError
 from restorer.metrics import colourfulness, delta_e2000_split, psnr
 from restorer.nets import build_net
@@ -199,8 +199,8 @@ def validate(model: nn.Module, val: ColourDataset, device: torch.device, max_fra
              grid_path: Path | None = None, batch: int = 16) -> dict[str, float]:
     """Score the model on up to ``max_frames`` validation frames (evenly spread)."""
     model.eval()
-    idx = np.linspace(0, len(val) - 1, min(len(val), max_frames)).round().astype(int)
-    idx = sorted(set(idx.tolist()))
+    spread = np.linspace(0, len(val) - 1, min(len(val), max_frames)).round().astype(int)
+    idx = sorted(set(spread.tolist()))
     l1, de, dec, ps, cf_p, cf_t = [], [], [], [], [], []
     grid: list[np.ndarray] = []
     # Whole frames at the working size; frames of one shape go through in one batch.
@@ -246,7 +246,8 @@ def _to_rgb8(lab: torch.Tensor) -> list[np.ndarray]:
 
 
 # ----------------------------------------------------------------------------- the loop
-def _batches(loader: DataLoader, sampler: Any) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+def _batches(loader: DataLoader[tuple[torch.Tensor, torch.Tensor]], sampler: Any
+             ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     epoch = 0
     while True:
         if hasattr(sampler, "set_epoch"):
@@ -321,7 +322,8 @@ def train(cfg: TrainConfig, progress: bool = True,
         cfg.arch = init_meta.arch
     else:
         model = build_net(cfg.arch)
-    model = model.to(device, memory_format=memory_format).train()
+    # Module.to takes memory_format at run time (documented); its overloads leave it out.
+    model = model.to(device, memory_format=memory_format).train()  # type: ignore[call-overload]
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay,
                             betas=(0.9, 0.99))
     disc = opt_d = None
@@ -491,6 +493,7 @@ def train(cfg: TrainConfig, progress: bool = True,
 def _model_meta(cfg: TrainConfig, manifest: dict[str, Any], figures: dict[str, float],
                 step: int, elapsed: float, sps: float, device: torch.device,
                 world: int) -> ModelMeta:
+    assert cfg.arch is not None and cfg.working_size is not None  # resolved at the start of train
     sources = [s.get("name", Path(s["path"]).name) for s in manifest["sources"]]
     videos = [s["name"] for s in manifest["sources"] if s.get("kind") == "video"]
     training = {

@@ -9,6 +9,8 @@ saturated colours count as much as common ones (Zhang, Isola & Efros, ECCV 2016)
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -25,7 +27,7 @@ class RebalanceWeights:
     ``(0, 1]`` raises ``w`` to that power for a softer version.
     """
 
-    def __init__(self, stats: dict, mix: float = 0.5, strength: float = 1.0,
+    def __init__(self, stats: dict[str, Any], mix: float = 0.5, strength: float = 1.0,
                  sigma_ab: float = 5.0) -> None:
         hist = np.asarray(stats["ab_hist"], np.float64)
         self.bin = float(stats["ab_bin"])

@@ -38,7 +38,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from restorer.data.extract import IMAGE_EXTS, BuildOptions, build_dataset, parse_exclude
+from restorer.data.extract import BuildOptions, build_dataset, parse_exclude
+from restorer.formats import IMAGE_EXTS
 from restorer.train.config import TrainConfig
 
 DATA = Path("/work/shared/data")

@@ -16,6 +16,7 @@ from restorer.cli import main
 from restorer.data import BuildOptions, ColourDataset, FrameStore, build_dataset, read_manifest
 from restorer.data.dataset import common_crop
 from restorer.data.extract import (
+    cut_detector,
     fit_photo,
     local_change,
     parse_every,
@@ -144,6 +145,24 @@ def test_local_change_measure():
     c = a.copy()
     c[40:46, 60:66] = 160  # a 6x6 change
     assert local_change(a, c) > 20
+
+
+def test_scene_cuts_are_histogram_jumps():
+    # The builder's cut (restorer.scenes.CutDetector, measure="histogram"): the L1 distance of
+    # the 32-bin histograms of 32x32 grey thumbnails above cut_threshold, on any frame.
+    rng = np.random.default_rng(0)
+    det = cut_detector(BuildOptions())  # cut_threshold 0.5
+    level, prev, found, expected = 128.0, None, [], []
+    for _ in range(300):
+        level = float(np.clip(level + rng.normal(0, 12), 30, 225))  # a wandering exposure
+        thumb = np.clip(rng.normal(level, 10, (32, 32)), 0, 255).astype(np.uint8)
+        hist = np.histogram(thumb, bins=32, range=(0, 256))[0] / thumb.size
+        expected.append(prev is not None and float(np.abs(hist - prev).sum()) > 0.5)
+        prev = hist
+        found.append(det.update(thumb))
+    assert found == expected
+    consecutive = any(a and b for a, b in zip(found[:-1], found[1:], strict=True))
+    assert 20 < sum(found) < 280 and consecutive  # a cut may follow a cut
 
 
 def test_stored_frames_keep_the_aspect(tmp_path):

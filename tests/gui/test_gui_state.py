@@ -87,6 +87,30 @@ def test_chroma_preset_mode():
     assert s.mode == "wipe"
 
 
+def test_state_holds_one_look_and_names_each_change():
+    from restorer.look import Look
+
+    s = loaded()
+    seen = []
+    # A view that reads the look while handling the event sees the new one already.
+    s.changed.connect(lambda name, value: seen.append((name, value, s.look)))
+    assert s.look == Look(chroma=1.0, working_size=160, stabilise=0.0)
+    first = s.look
+    assert s.set_chroma(0.5) and not s.set_chroma(0.5)
+    s.set_stabilise(0.3)
+    s.set_model_size(256)
+    s.set_preset("best")
+    assert first == Look(working_size=160)  # the old value never changes
+    assert s.look == Look(chroma=0.5, working_size=512, stabilise=0.3)
+    assert (s.chroma, s.stabilise, s.working_size) == (0.5, 0.3, 512)
+    assert [(n, v) for n, v, _ in seen] == [("chroma", 0.5), ("stabilise", 0.3),
+                                            ("model_size", 256), ("preset", "best")]
+    assert [lk for _, _, lk in seen] == [Look(0.5, 160), Look(0.5, 160, 0.3),
+                                         Look(0.5, 256, 0.3), Look(0.5, 512, 0.3)]
+    s.set_stabilise(7)  # clamped to the look's range, as a slider's input
+    assert s.look.stabilise == 1.0
+
+
 def test_generation_drops_stale():
     g = Generation()
     a = g.next()
@@ -167,22 +191,21 @@ def test_preview_engine_plays_forward_and_backward(grey_clip, tiny_colouriser):
 
 
 def test_preview_engine_stabilises_sequential_frames(grey_clip, tiny_colouriser):
-    from restorer.gui.preview import HAVE_STABILISER, PreviewEngine
+    from restorer.gui.preview import PreviewEngine
+    from restorer.look import Look
     from restorer.media import probe
 
-    if not HAVE_STABILISER:
-        pytest.skip("restorer.temporal is not built here")
     info = probe(grey_clip)
     plain = PreviewEngine(info, tiny_colouriser)
     raw = [plain.render(n).ab for n in (0, 1, 2)]
     engine = PreviewEngine(info, tiny_colouriser)
-    engine.stabilise = 1.0
-    out = [engine.render(n) for n in (0, 1, 2)]
+    steady = Look(stabilise=1.0)
+    out = [engine.render(n, steady) for n in (0, 1, 2)]
     assert engine.predictions == 3 and all(not r.cached for r in out)
     assert np.abs(out[0].ab - raw[0]).max() < 1e-3  # the first frame of a run is untouched
     assert engine._stab is not None and engine._stab.frames == 3  # fed in order
     resets = []
     engine._stab.reset = lambda orig=engine._stab.reset: (resets.append(1), orig())[1]
-    engine.render(3)  # the next frame: continues the run
-    engine.render(20)  # a jump: the history is dropped
+    engine.render(3, steady)  # the next frame: continues the run
+    engine.render(20, steady)  # a jump: the history is dropped
     assert resets == [1]

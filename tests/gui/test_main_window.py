@@ -27,14 +27,16 @@ def error_boxes(window) -> list[QMessageBox]:
 
 
 def count_predictions(col) -> list[int]:
+    """Count network runs: every path to the network (the engine's predict stage, and
+    predict_ab_small) goes through ``_infer``."""
     calls = [0]
-    orig = col.predict_ab_small
+    orig = col._infer
 
     def counted(frames):
         calls[0] += 1
         return orig(frames)
 
-    col.predict_ab_small = counted
+    col._infer = counted
     return calls
 
 
@@ -186,6 +188,19 @@ def test_export_in_out_writes_right_frame_count(qtbot, window, grey_clip, tmp_pa
     assert Path(blocker.args[0]) == out and out.exists()
     assert probe(out).frame_count == 10
     assert sorted(os.listdir(out.parent)) == ["export.mp4"]
+
+
+def test_export_job_carries_the_desk_look(qtbot, window, grey_clip, open_and_wait):
+    from restorer.look import Look
+
+    open_and_wait(window, grey_clip)
+    window.controls.chroma.setValue(70)
+    window.controls.stabilise.setValue(40)
+    window.state.set_preset("fast")
+    window.show_export()
+    look = window.export_dialog.job().look
+    assert look is window.state.look
+    assert look == Look(chroma=0.7, working_size=32, stabilise=0.4)  # half of 32, at least 32
 
 
 def test_cancel_export_leaves_no_file(qtbot, window, clip_factory, tmp_path, open_and_wait):
