@@ -59,9 +59,13 @@ def working_shape(height: int, width: int, short_side: int, multiple: int = 8) -
 
 
 def guided_upsample(L_full: np.ndarray, L_small: np.ndarray, ab_small: np.ndarray,
-                    radius: int = 2, eps: float = 1e-3) -> np.ndarray:
+                    radius: int = 1, eps: float = 1e-3) -> np.ndarray:
     """Fast guided filter (He & Sun 2015): fit ab ~ a*L + b locally at low resolution,
     upsample the coefficients, apply them to the full-resolution L.
+
+    Radius 1 (3x3 windows at the working size): radius 2 smoothed away fine chroma such as
+    lips and eyes, costing 10% ΔE on a talking head (1.42 -> 1.30, franck take B), for a 1-2%
+    gain on cartoon edges.
 
     ``L_*`` are float32 in [0, 100]; ``ab_small`` is ``(h, w, 2)``; returns ``(H, W, 2)``.
     """

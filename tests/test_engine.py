@@ -50,10 +50,19 @@ def test_guided_upsample_follows_luminance_edges() -> None:
     # Plain bilinear would smear colour across the edge; the guide keeps it sharp.
 
 
+def test_guided_upsample_keeps_small_colour_detail() -> None:
+    """A 2x2 patch of colour on flat L (lips, an eye at the working size) must survive:
+    the filter's windows must be small enough not to average it away."""
+    L = np.full((64, 64), 50.0, np.float32)
+    ab_small = np.zeros((16, 16, 2), np.float32)
+    ab_small[7:9, 7:9] = 40.0
+    up = guided_upsample(L, L[::4, ::4].copy(), ab_small)
+    assert up[28:36, 28:36].max() > 9.0  # radius 1 keeps 12 of 40; radius 2 kept 5
+
+
 def test_tiling_matches_whole_frame(tiny_net_meta, monkeypatch) -> None:
     net, meta = tiny_net_meta
     col = Colouriser.from_net(net, meta, device="cpu")
-    col.working_size = 512
     g = _frames(1, 160, 200)[0]
     whole = col.predict_ab_small([g])[0]
     monkeypatch.setattr(engine, "MAX_TILE_PIXELS", 96 * 96)

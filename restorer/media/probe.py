@@ -17,6 +17,7 @@ import sys
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
+from typing import Literal
 
 from restorer.errors import MediaError
 
@@ -47,9 +48,22 @@ class ColourTags:
 
 @dataclass(frozen=True)
 class AudioStream:
-    index: int
+    index: int  #: the stream's index in the file (what ``-map 0:N`` names)
     codec: str
     description: str
+    language: str | None = None  #: ISO 639 tag as stored, e.g. "eng"
+    title: str | None = None
+
+
+@dataclass(frozen=True)
+class SubtitleStream:
+    index: int  #: the stream's index in the file
+    codec: str  #: e.g. "subrip", "ass", "mov_text", "dvd_subtitle"
+    language: str | None = None
+    title: str | None = None
+
+
+FieldOrder = Literal["progressive", "tt", "bb", "unknown"]
 
 
 @dataclass(frozen=True)
@@ -68,6 +82,18 @@ class VideoInfo:
     colour: ColourTags = field(default_factory=ColourTags)
     start_time: float = 0.0
     container: str = ""  # ffmpeg's demuxer name, e.g. "mov", "matroska", "mpegts"
+    #: Sample (pixel) aspect ratio; 1 for square pixels and for untagged sources.
+    sar: Fraction = Fraction(1)
+    #: Clockwise degrees (0, 90, 180, 270) the picture must be turned to display upright, from
+    #: the stream's display matrix. ``width``/``height`` are the *decoded* frame's, before it.
+    rotation: int = 0
+    #: Interlacing: "tt" top field first, "bb" bottom field first, "progressive", or "unknown"
+    #: (untagged). Comes from the stream flags, or a measurement when they are missing.
+    field_order: FieldOrder = "progressive"
+    subtitles: tuple[SubtitleStream, ...] = ()
+    #: Frames the container declares (duration x fps, or its frame count) when that is known;
+    #: more than ``frame_count`` means the file is cut short.
+    declared_frames: int | None = None
 
     def time_of(self, n: int) -> float:
         return float(n / self.fps)
