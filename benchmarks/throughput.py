@@ -9,6 +9,7 @@ its own process), which shows whether memory is flat in episode length.
     python benchmarks/throughput.py --model m.safetensors --device cuda
     python benchmarks/throughput.py --memory-seconds 60 600   # the 1 vs 10 minute check
     python benchmarks/throughput.py --preview-only            # scrubbing latency only
+    python benchmarks/throughput.py --startup --compare-tree /tmp/before   # probe / start-up
 """
 
 from __future__ import annotations
@@ -157,6 +158,60 @@ def peak_rss_of_render(clip: Path, model: str | None, device: str) -> float:
     return int(out.stdout.strip().splitlines()[-1]) / 1024
 
 
+# Run in a fresh interpreter so import costs count: the time from process start to the probe
+# done and to the first batch encoded (render yields after each batch it hands the encoder).
+_FIRST_FRAME = """
+import sys, time, json
+t0 = time.perf_counter()
+from restorer.media import probe
+from restorer.render import RenderJob, render
+t_probe0 = time.perf_counter()
+probe(sys.argv[1])
+t_probe = time.perf_counter() - t_probe0
+job = RenderJob(src=sys.argv[1], dst=sys.argv[2], model=sys.argv[3] or None, device="cpu",
+                overwrite=True)
+for ev in render(job):
+    if ev.done > 0:
+        print(json.dumps({"probe_s": t_probe, "first_batch_s": time.perf_counter() - t0}))
+        break
+"""
+
+
+def bench_startup(tree: Path, clip: Path, out: Path, model: str | None, repeats: int
+                  ) -> dict[str, float]:
+    """``restorer --version`` wall time, one probe, and the time to the first encoded batch of
+    ``clip``, for the code in ``tree`` (medians)."""
+    env = {**__import__("os").environ, "PYTHONPATH": str(tree)}
+    version = []
+    for _ in range(max(5, repeats)):
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "restorer.cli", "--version"], env=env,
+                       capture_output=True, check=True)
+        version.append(time.perf_counter() - t0)
+    firsts = []
+    for _ in range(repeats):
+        r = subprocess.run([sys.executable, "-c", _FIRST_FRAME, str(clip), str(out), model or ""],
+                           env=env, capture_output=True, text=True, check=True)
+        firsts.append(json.loads(r.stdout.strip().splitlines()[-1]))
+    return {"version_s": statistics.median(version),
+            "probe_s": statistics.median(f["probe_s"] for f in firsts),
+            "first_batch_s": statistics.median(f["first_batch_s"] for f in firsts)}
+
+
+def startup_report(args: argparse.Namespace, tmp: Path) -> dict[str, float]:
+    clip = args.clip or make_pal_clip(tmp / "pal_long.mp4", args.startup_seconds)
+    print(f"start-up on {probe(clip).describe()}:")
+    res: dict[str, float] = {}
+    for tree in [ROOT, *args.compare_tree]:
+        r = bench_startup(tree, clip, tmp / "first.mp4", args.model, args.repeats)
+        label = "this tree" if tree == ROOT else str(tree)
+        print(f"  {label:40s} --version {r['version_s'] * 1000:6.0f} ms   probe "
+              f"{r['probe_s'] * 1000:6.0f} ms   command start to first batch encoded "
+              f"{r['first_batch_s']:5.2f} s")
+        res.update({f"{label}: {k}": v for k, v in r.items()})
+    return res
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--clip", type=Path, help="use this clip instead of generating one")
@@ -170,10 +225,22 @@ def main() -> None:
                     metavar=("SHORT", "LONG"))
     ap.add_argument("--preview-only", action="store_true",
                     help="only the scrub-preview latencies (skips the fps measurements)")
+    ap.add_argument("--startup", action="store_true",
+                    help="only the start-up figures: --version, probe and time to the first "
+                         "batch encoded on a long PAL source")
+    ap.add_argument("--startup-seconds", type=float, default=1800.0,
+                    help="length of the generated source for --startup (default 30 min)")
+    ap.add_argument("--compare-tree", type=Path, action="append", default=[],
+                    help="with --startup: also time the code in this checkout (e.g. main before)")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="restorer-bench-"))
+    if args.startup:
+        res = startup_report(args, tmp)
+        if args.json:
+            args.json.write_text(json.dumps(res, indent=2))
+        return
     clip = args.clip or make_pal_clip(tmp / "pal.mp4", args.seconds)
     info = probe(clip)
     look = Look(working_size=args.size)

@@ -78,6 +78,8 @@ def read_meta(path: str | os.PathLike[str]) -> ModelMeta:
     from safetensors import safe_open
 
     path = Path(path)
+    if path.is_dir():
+        raise ModelError(f"{path} is a folder, not a model file; give a .safetensors file")
     if not path.is_file():
         raise ModelError(f"model file not found: {path}")
     try:
@@ -103,14 +105,30 @@ def load_model(path: str | os.PathLike[str], device: str | torch.device = "cpu"
         state = load_file(str(path), device="cpu")
     except (SafetensorError, OSError, ValueError) as exc:
         raise ModelError(f"{path.name} is corrupt: its weights cannot be read ({exc})") from exc
-    try:
-        net.load_state_dict(state, strict=True)
-    except RuntimeError as exc:
-        first = str(exc).strip().splitlines()[0]
-        raise ModelError(
-            f"{path.name} does not match its declared architecture {meta.arch}: {first}"
-        ) from exc
+    wrong = _mismatch(net.state_dict(), state)
+    if wrong:
+        raise ModelError(f"{path.name} does not match its declared architecture {meta.arch}: "
+                         f"{wrong}")
+    net.load_state_dict(state, strict=True)
     return net.to(device).eval(), meta
+
+
+def _mismatch(own: dict[str, torch.Tensor], state: dict[str, torch.Tensor]) -> str:
+    """What keeps ``state`` from loading into a network whose state is ``own``, in one line
+    (torch's own message spans many lines and its first ends at a colon)."""
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    shapes = [k for k in own if k in state and own[k].shape != state[k].shape]
+    parts = []
+    if missing:
+        parts.append(f"{len(missing)} weight(s) missing, such as {missing[0]}")
+    if unexpected:
+        parts.append(f"{len(unexpected)} unexpected weight(s), such as {unexpected[0]}")
+    if shapes:
+        k = shapes[0]
+        parts.append(f"{len(shapes)} weight(s) of the wrong shape, such as {k} "
+                     f"({tuple(state[k].shape)} where {tuple(own[k].shape)} is expected)")
+    return "; ".join(parts)
 
 
 def default_model_path() -> Path:

@@ -11,13 +11,60 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from restorer import __version__
-from restorer.data.cli import add_parser as add_dataset
 from restorer.errors import Cancelled, RestorerError
-from restorer.evaluate import add_parser as add_evaluate
-from restorer.gui.launch import add_parser as add_gui
 from restorer.positions import parse_position, to_frame
-from restorer.scenes import add_parser as add_scenes
-from restorer.train.cli import add_parser as add_train
+
+AddParser = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]
+
+
+# Sub-commands that live beside the code they drive import torch, OpenCV or Qt; the parser
+# imports only the one being run, so --version and `colourize --help` answer at once.
+def _scenes() -> AddParser:
+    from restorer.scenes import add_parser
+    return add_parser
+
+
+def _dataset() -> AddParser:
+    from restorer.data.cli import add_parser
+    return add_parser
+
+
+def _train() -> AddParser:
+    from restorer.train.cli import add_parser
+    return add_parser
+
+
+def _evaluate() -> AddParser:
+    from restorer.evaluate import add_parser
+    return add_parser
+
+
+def _gui() -> AddParser:
+    from restorer.gui.launch import add_parser
+    return add_parser
+
+
+#: name -> (one-line help for the command list, loader of the module's add_parser)
+COMMANDS: dict[str, tuple[str, Callable[[], AddParser]]] = {
+    "scenes": ("list the scene cuts of a video", _scenes),
+    "dataset": ("build or inspect a training dataset", _dataset),
+    "train": ("train a colourisation model on a dataset", _train),
+    "evaluate": ("score a model on held-out colour footage or photos", _evaluate),
+    "gui": ("open the restoration desk (PySide6 window)", _gui),
+}
+
+
+def _int_in(lo: int, hi: int) -> Callable[[str], int]:
+    """An argparse type: a whole number in ``lo..hi``."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if not lo <= value <= hi:
+            raise argparse.ArgumentTypeError(f"{value} is outside {lo}..{hi}")
+        return value
+    return parse
 
 
 def _add_colourize(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -35,7 +82,8 @@ def _add_colourize(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
                    help="working short side in pixels for the network (default: the model's)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
     p.add_argument("--codec", default="h264", choices=["h264", "prores", "ffv1"])
-    p.add_argument("--crf", type=int, default=None, help="H.264 quality (default 18)")
+    p.add_argument("--crf", type=_int_in(0, 51), default=None,
+                   help="quality 0..51, lower is better (H.264 default 18)")
     p.add_argument("--start", default=None, help="first frame: frame number or time (12.5s, "
                    "00:01:02.5, 00:01:02:12)")
     p.add_argument("--end", default=None, help="end (exclusive): frame number or time")
@@ -43,8 +91,10 @@ def _add_colourize(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
                    help="write original | colour side by side (double width)")
     p.add_argument("--stabilise", "--stabilize", type=float, default=0.0, metavar="STRENGTH",
                    help="temporal chroma stabilisation 0..1 (0 off; 0.7 is a good start)")
-    p.add_argument("--batch", type=int, default=8, help="frames per network batch")
+    p.add_argument("--batch", type=_int_in(1, 256), default=8, help="frames per network batch")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    p.add_argument("--allow-truncated", action="store_true",
+                   help="render what decodes of a file cut short (default: refuse it)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_run_colourize)
 
@@ -64,11 +114,13 @@ def _run_colourize(args: argparse.Namespace) -> int:
         device=args.device, codec=args.codec, crf=args.crf,
         start=to_frame(parse_position(args.start), fps) or 0,
         end=to_frame(parse_position(args.end), fps), compare=args.compare,
-        batch_size=args.batch, overwrite=args.overwrite,
+        batch_size=args.batch, overwrite=args.overwrite, allow_truncated=args.allow_truncated,
     )
     bar = None
     warn: Callable[[str], None] = lambda m: print(f"restorer: warning: {m}", file=sys.stderr)  # noqa: E731
     cancel = threading.Event()
+
+    terminated = threading.Event()
 
     def on_sigint(signum: int, frame: object) -> None:
         # First Ctrl-C: a cooperative cancel, checked between batches, so cleanup starts from
@@ -80,14 +132,28 @@ def _run_colourize(args: argparse.Namespace) -> int:
         cancel.set()
         print("\nrestorer: cancelling (Ctrl-C again to stop at once)", file=sys.stderr)
 
+    def on_sigterm(signum: int, frame: object) -> None:
+        # What schedulers, `timeout` and container stops send: the same clean cancel, since a
+        # SIGKILL may follow and the hidden temporary file must not outlive us.
+        terminated.set()
+        cancel.set()
+
     in_main = threading.current_thread() is threading.main_thread()  # signals need it
     previous = signal.signal(signal.SIGINT, on_sigint) if in_main else None
+    previous_term = signal.signal(signal.SIGTERM, on_sigterm) if in_main else None
     try:
+        told: set[str] = set()
         for ev in render(job, cancel=cancel, on_warning=warn):
             if bar is None:
                 print(f"restorer: {ev.message}", file=sys.stderr)
-                for note in ev.notes:
+            # Notes arrive with any event (the encoder's come once it is set up).
+            for note in ev.notes:
+                if note not in told:
+                    told.add(note)
+                    if bar is not None:
+                        bar.clear()
                     warn(note)
+            if bar is None:
                 bar = tqdm(total=ev.total, unit="frame", disable=args.quiet, dynamic_ncols=True,
                            desc="colourising")
                 continue
@@ -97,9 +163,18 @@ def _run_colourize(args: argparse.Namespace) -> int:
                 bar.close()
                 print(f"restorer: wrote {ev.output} ({ev.total} frames, {ev.fps:.1f} fps)",
                       file=sys.stderr)
+    except Cancelled:
+        if not terminated.is_set():
+            raise
+        if bar is not None:
+            bar.close()
+        print(f"restorer: terminated (SIGTERM); {args.output.name} was not written, and nothing "
+              "partial was left", file=sys.stderr)
+        return 128 + signal.SIGTERM
     finally:
         if in_main:
             signal.signal(signal.SIGINT, previous)
+            signal.signal(signal.SIGTERM, previous_term)
         if bar is not None:
             bar.close()
     return 0
@@ -150,22 +225,33 @@ def _run_doctor(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _command_word(argv: Sequence[str]) -> str | None:
+    """The sub-command named on the command line (the first word that is not an option)."""
+    return next((a for a in argv if not a.startswith("-")), None)
+
+
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The whole parser; given ``argv``, only the sub-command it names is loaded in full and
+    the others are listed by name and help alone."""
     parser = argparse.ArgumentParser(
         prog="restorer", description="Colourise black-and-white film and TV episodes.")
     parser.add_argument("--version", action="version", version=f"restorer {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log details to stderr")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     _add_colourize(sub)
-    # Sub-commands that live beside the code they drive: each module has add_parser() and run().
-    for add in (add_scenes, add_dataset, add_train, add_evaluate, add_gui):
-        add(sub)
+    wanted = _command_word(argv) if argv is not None else None
+    for name, (help_text, load) in COMMANDS.items():
+        if argv is None or name == wanted:
+            load()(sub)
+        else:
+            sub.add_parser(name, help=help_text)
     _add_doctor(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="restorer: %(levelname)s: %(message)s")

@@ -22,7 +22,6 @@ import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import cv2
@@ -48,6 +47,12 @@ _PLAIN = Look()
 # Above this many working pixels per frame, the network runs on overlapping tiles.
 MAX_TILE_PIXELS = 1024 * 1024
 TILE_OVERLAP = 32
+
+
+# A collapsed model: no pixel of a detailed frame (L spread above DETAIL_L_STD) reaches
+# COLLAPSED_AB in a* or b*. Real models on real footage exceed it by far; so does a random one.
+COLLAPSED_AB = 0.5
+DETAIL_L_STD = 4.0
 
 
 def working_shape(height: int, width: int, short_side: int, multiple: int = 8) -> tuple[int, int]:
@@ -178,9 +183,11 @@ class Colouriser:
     def load(cls, path: str | os.PathLike[str] | None = None, device: str = "auto",
              **kwargs: Any) -> Colouriser:
         """Load a model file (the shipped default when ``path`` is None)."""
-        path = Path(path) if path is not None else default_model_path()
-        if not path.exists():
-            raise ModelError(f"model file not found: {path} (pass --model or set RESTORER_MODEL)")
+        if path is None:
+            path = default_model_path()
+            if not path.exists():
+                raise ModelError(f"the default model is missing: {path}; give a model file, "
+                                 "or set RESTORER_MODEL to one")
         net, meta = load_model(path, "cpu")
         kwargs.setdefault("backend", "auto")
         return cls(net, meta, device=device, **kwargs)
@@ -327,6 +334,8 @@ class Colouriser:
         if todo:
             for i, inferred in zip(todo, self._infer([Ls[i] for i in todo]), strict=True):
                 known[i] = inferred
+            if look.chroma > 0:
+                self._check_not_collapsed([(Ls[i], known[i]) for i in todo])
         out = []
         for g, s, L, a in zip(greys, smalls, Ls, known, strict=True):
             assert a is not None
@@ -336,17 +345,34 @@ class Colouriser:
             out.append(Prediction(g, s, L, a, ab))
         return out
 
+    def _check_not_collapsed(self, pairs: Sequence[tuple[np.ndarray, np.ndarray | None]]) -> None:
+        """Refuse a model that has collapsed to grey (all-zero weights, a dead training run):
+        its frames would look rendered but carry no colour. Only frames with detail count, and
+        one pixel with visible chroma anywhere in the batch clears it."""
+        detailed = [ab for L, ab in pairs if ab is not None and float(L.std()) > DETAIL_L_STD]
+        if detailed and max(float(np.abs(ab).max()) for ab in detailed) < COLLAPSED_AB:
+            raise ModelError(f"model {self.meta.name!r} predicts no colour (|a*|, |b*| below "
+                             f"{COLLAPSED_AB} on frames with detail): it has collapsed to grey "
+                             "or is untrained; chroma strength 0 is the way to ask for grey")
+
     def finish(self, frame: Prediction, look: Look | None = None) -> Colourised:
         """Stage two, for one frame: ab to full resolution (a guided filter steered by the
         full-resolution L, so colour edges follow the picture's) and the gamut-safe merge with
         the original L at ``look.chroma``. Keeps no state, so a thread pool may run it."""
         look = look if look is not None else _PLAIN
-        if frame.small.shape == frame.grey.shape:
-            L, ab = frame.L_small, frame.ab_small
-        else:
-            L = GREY_TO_L[frame.grey]
-            ab = guided_upsample(L, frame.L_small, frame.ab_small)
+        L = frame.L_small if frame.small.shape == frame.grey.shape else GREY_TO_L[frame.grey]
+        ab = self.upsample(frame, L)
         return Colourised(ab, merge_L_ab(L, ab, look.chroma))
+
+    @staticmethod
+    def upsample(frame: Prediction, L_full: np.ndarray | None = None) -> np.ndarray:
+        """The first half of :meth:`finish`: ab ``(H, W, 2)`` at the full resolution of
+        ``frame.grey`` (whose L may be passed in, if at hand), without the merge (for callers
+        that merge with another L)."""
+        if frame.small.shape == frame.grey.shape:
+            return frame.ab_small
+        L = GREY_TO_L[frame.grey] if L_full is None else L_full
+        return guided_upsample(L, frame.L_small, frame.ab_small)
 
     @staticmethod
     def merge(grey: np.ndarray, ab_full: np.ndarray, chroma: float = 1.0) -> np.ndarray:

@@ -28,8 +28,16 @@ from restorer.analysis import looks_colour
 from restorer.cancel import CancelFlag, is_cancelled
 from restorer.engine import Colouriser, Prediction
 from restorer.errors import Cancelled, MediaError, OutputError, RestorerError
+from restorer.interlace import FieldOrder as Woven
+from restorer.interlace import (
+    FieldPrediction,
+    finish_fields,
+    measure_field_order,
+    predict_fields,
+)
 from restorer.look import Look
 from restorer.media import FrameReader, VideoInfo, VideoWriter, probe
+from restorer.media.probe import FieldOrder
 from restorer.media.writer import check_destination
 
 log = logging.getLogger(__name__)
@@ -52,6 +60,8 @@ class RenderJob:
     compare: bool = False
     batch_size: int = 8
     overwrite: bool = False
+    #: Render what decodes of a file cut short, instead of refusing it.
+    allow_truncated: bool = False
 
     def __post_init__(self) -> None:
         self.src, self.dst = Path(self.src), Path(self.dst)
@@ -77,6 +87,30 @@ class Progress:
         return self.done / self.total if self.total else 0.0
 
 
+def truncation(info: VideoInfo) -> int:
+    """How many frames the container declares beyond those that decode (0: none missing).
+    A frame or two (1%) of slack absorbs rounding in declared durations."""
+    if info.declared_frames is None:
+        return 0
+    missing = info.declared_frames - info.frame_count
+    return missing if missing > max(2, 0.01 * info.declared_frames) else 0
+
+
+def check_truncation(info: VideoInfo, allow: bool) -> str | None:
+    """Refuse a file cut short (a failed copy), or with ``allow`` return the note saying how
+    much of it will be rendered."""
+    missing = truncation(info)
+    if not missing:
+        return None
+    assert info.declared_frames is not None
+    told = (f"{info.path.name} is truncated: it declares {info.declared_frames} frames but only "
+            f"the first {info.frame_count} decode ({missing} missing, "
+            f"{missing / float(info.fps):.1f} s)")
+    if not allow:
+        raise MediaError(f"{told}; pass --allow-truncated to render what decodes")
+    return f"{told}; rendering the {info.frame_count} that decode"
+
+
 def source_notes(info: VideoInfo) -> list[str]:
     """Things the operator must know about the source before trusting the output."""
     notes = []
@@ -86,8 +120,6 @@ def source_notes(info: VideoInfo) -> list[str]:
                      f"{info.frame_count} frames")
     if info.bit_depth > 8:
         notes.append(f"{info.bit_depth}-bit source ({info.pix_fmt}): processed at 8 bits per pixel")
-    if len(info.audio) > 1:
-        notes.append(f"{len(info.audio)} audio streams: all are copied")
     if info.width % 2 or info.height % 2:
         notes.append(f"odd size {info.width}x{info.height}: kept exactly (4:4:4 chroma)")
     try:
@@ -150,12 +182,41 @@ class _Writer(threading.Thread):
                 self.error = exc
 
 
-def _finish(col: Colouriser, frame: Prediction, look: Look, compare: bool) -> np.ndarray:
-    """The pool's part: the engine's second stage, and the comparison layout if asked."""
-    rgb = col.finish(frame, look).rgb
+def _finish(col: Colouriser, frame: Prediction | FieldPrediction, look: Look,
+            compare: bool) -> np.ndarray:
+    """The pool's part: the engine's second stage (field by field for a woven frame), and the
+    comparison layout if asked."""
+    rgb = (finish_fields(frame, look) if isinstance(frame, FieldPrediction)
+           else col.finish(frame, look)).rgb
     if compare:
         return np.concatenate([np.repeat(frame.grey[..., None], 3, -1), rgb], axis=1)
     return rgb
+
+
+# Frames read to measure interlacing: enough motion to judge, little time before frame 0.
+FIELD_SAMPLE = 24
+
+
+def field_order_for(info: VideoInfo, start: int, end: int) -> tuple[FieldOrder, str | None]:
+    """The field order to render with, from the stream's flag checked against the frames
+    (sampled from the middle of the range), and a note when the two disagree or the flag was
+    missing. A measurement that sees no combing leaves a flag saying interlaced alone (still
+    or film-like passages look progressive)."""
+    first = start + max(0, (end - start - FIELD_SAMPLE) // 2)
+    with FrameReader(info, first, min(end, first + FIELD_SAMPLE)) as reader:
+        measured = measure_field_order([f for _, f in reader])
+    flag = info.field_order
+    names = {"tt": "top field first", "bb": "bottom field first"}
+    if measured == "progressive":
+        if flag == "unknown":
+            return "progressive", None
+        return flag, None
+    if flag == measured:
+        return flag, None
+    said = {"unknown": "no field order flag", "progressive": "a progressive flag",
+            "tt": "a top-field-first flag", "bb": "a bottom-field-first flag"}[flag]
+    return measured, (f"the source has {said} but its frames are interlaced, "
+                      f"{names[measured]}: rendered as such")
 
 
 def render(job: RenderJob, cancel: CancelFlag = None, colouriser: Colouriser | None = None,
@@ -167,22 +228,40 @@ def render(job: RenderJob, cancel: CancelFlag = None, colouriser: Colouriser | N
     if not 0 <= start < end:
         raise MediaError(f"empty frame range {start}..{end} (the video has {info.frame_count})")
     check_destination(job.dst, (job.src,), job.overwrite)
-    notes = source_notes(info)
+    cut_short = check_truncation(info, job.allow_truncated)
+    notes = ([cut_short] if cut_short else []) + source_notes(info)
     yield Progress(0, end - start, message=info.describe(), notes=notes)
     if colouriser is None:
         colouriser = Colouriser.load(job.model, device=job.device, batch_size=job.batch_size,
                                      on_warning=on_warning)
     look = job.look
     stabiliser = colouriser.new_stabiliser(look)
+    order, order_note = field_order_for(info, start, end)
+    woven: Woven | None = "tt" if order == "tt" else "bb" if order == "bb" else None
+    interlaced = woven is not None
+    if order_note:
+        notes.append(order_note)
+    if interlaced:
+        notes.append(f"interlaced source ({'top' if order == 'tt' else 'bottom'} field first): "
+                     "each field is colourised on its own and the master stays interlaced")
+    # A woven frame is two network inputs: half as many frames make one network batch.
+    per_batch = max(1, colouriser.batch_size // 2) if interlaced else colouriser.batch_size
 
     total = end - start
-    out_w = info.width * (2 if job.compare else 1)
-    writer = VideoWriter(job.dst, out_w, info.height, info.fps, codec=job.codec, crf=job.crf,
-                         audio_from=info, audio_start=info.time_of(start),
+    width, height = info.display_size  # frames arrive upright
+    turned = info.rotation in (90, 270)
+    writer = VideoWriter(job.dst, width * (2 if job.compare else 1), height, info.fps,
+                         codec=job.codec, crf=job.crf, streams_from=info,
+                         audio_start=info.time_of(start),
                          audio_duration=info.time_of(end) - info.time_of(start) if
                          (start > 0 or end < info.frame_count) else None,
-                         colour=info.colour, sources=(job.src,), overwrite=job.overwrite)
-    notes = notes + list(writer.encoding.audio_notes)
+                         colour=info.colour, sources=(job.src,), overwrite=job.overwrite,
+                         sar=1 / info.sar if turned else info.sar,
+                         field_order=woven or "progressive")
+    notes = notes + list(writer.encoding.notes)
+    if info.rotation:
+        notes.append(f"the source is shown turned {info.rotation} degrees: the master is "
+                     f"written upright, {width}x{height}")
     stop = threading.Event()
     frames: queue.Queue[tuple[int, np.ndarray] | None] = queue.Queue(maxsize=2 * job.batch_size)
     to_write: queue.Queue[Future[np.ndarray] | None] = queue.Queue(maxsize=4 * job.batch_size)
@@ -203,7 +282,7 @@ def render(job: RenderJob, cancel: CancelFlag = None, colouriser: Colouriser | N
         eof = False
         while not eof:
             batch: list[np.ndarray] = []
-            while len(batch) < colouriser.batch_size:
+            while len(batch) < per_batch:
                 item = frames.get()
                 if item is None:
                     eof = True
@@ -219,7 +298,10 @@ def render(job: RenderJob, cancel: CancelFlag = None, colouriser: Colouriser | N
                 break
             # The network (and the stabiliser, which needs frames in order) on this thread;
             # upsample and merge on the pool.
-            for frame in colouriser.predict(batch, look, stabiliser):
+            staged: list[Prediction] | list[FieldPrediction] = (
+                predict_fields(colouriser, batch, look, stabiliser, woven) if woven
+                else colouriser.predict(batch, look, stabiliser))
+            for frame in staged:
                 to_write.put(pool.submit(_finish, colouriser, frame, look, job.compare))
             done += len(batch)
             dt = time.perf_counter() - t0

@@ -1,23 +1,40 @@
-"""Probe a video with ffmpeg alone (the static build ships no ffprobe).
+"""Probe a video in process with PyAV: one open, one pass over its packets, one frame decoded.
 
-* Exact frame rate: the ``F num:den`` field of a one-frame yuv4mpeg header, so 29.97 stays
-  30000/1001 instead of the rounded figure ``ffmpeg -i`` prints.
-* Frame count: a stream-copy pass that counts packets (no decoding, so it is fast). A source whose
-  packet count disagrees with duration x fps is variable-frame-rate; for it the count is the number
-  of frames after resampling to constant rate, which is what the reader yields.
+* Exact frame rate: the rate ffmpeg's own reader settles on (``av_guess_frame_rate``, PyAV's
+  ``guessed_rate``), so 29.97 stays 30000/1001 and the reader's constant-rate output agrees.
+* Frame count: every packet's timestamp gives its frame's slot on that constant-rate grid, so the
+  count needs no decoding. Timestamps that leave the grid, share slots or skip slots mean a
+  variable-rate source; for it the count is the number of frames after resampling to constant
+  rate (what the reader yields), which only a decode pass through ffmpeg can tell.
+* Cut short: missing frames only at the very end, with the container declaring more
+  (``declared_frames``), is reported as it is, not as variable rate; the count then comes from
+  the same decode pass, as the last packets may not decode.
+* The first frame is decoded: it proves the stream decodes and carries the display matrix
+  (``rotation``) and, for some codecs, the interlacing flags.
 """
 
 from __future__ import annotations
 
 import functools
+import math
 import os
 import re
+import statistics
+import struct
 import subprocess
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
+
+import av
+import av.error
+import numpy as np
+from av.container import InputContainer
+from av.sidedata.sidedata import Type as SideDataType
+from av.stream import Disposition
 
 from restorer.errors import MediaError
 
@@ -85,7 +102,9 @@ class VideoInfo:
     #: Sample (pixel) aspect ratio; 1 for square pixels and for untagged sources.
     sar: Fraction = Fraction(1)
     #: Clockwise degrees (0, 90, 180, 270) the picture must be turned to display upright, from
-    #: the stream's display matrix. ``width``/``height`` are the *decoded* frame's, before it.
+    #: the stream's display matrix. ``width``/``height`` are the *decoded* frame's, before it;
+    #: :attr:`display_size` is after it. A matrix that turns by some other angle reads as 0:
+    #: ffmpeg applies that one inside the same frame size.
     rotation: int = 0
     #: Interlacing: "tt" top field first, "bb" bottom field first, "progressive", or "unknown"
     #: (untagged). Comes from the stream flags, or a measurement when they are missing.
@@ -94,6 +113,12 @@ class VideoInfo:
     #: Frames the container declares (duration x fps, or its frame count) when that is known;
     #: more than ``frame_count`` means the file is cut short.
     declared_frames: int | None = None
+
+    @property
+    def display_size(self) -> tuple[int, int]:
+        """``(width, height)`` of the upright picture, what the reader yields: after rotation."""
+        turned = self.rotation in (90, 270)
+        return (self.height, self.width) if turned else (self.width, self.height)
 
     def time_of(self, n: int) -> float:
         return float(n / self.fps)
@@ -116,61 +141,246 @@ class VideoInfo:
                 f"{self.pix_fmt}, {len(self.audio)} audio stream(s)")
 
 
-_STREAM_RE = re.compile(r"Stream #0:(\d+)[^:]*: (Video|Audio): (.*)")
-_INPUT_RE = re.compile(r"Input #0, ([^,]+)")
-_DUR_RE = re.compile(r"Duration: (\d+):(\d+):(\d+(?:\.\d+)?)(?:, start: (-?\d+(?:\.\d+)?))?")
-_SIZE_RE = re.compile(r"\b(\d{2,5})x(\d{2,5})\b")
-_Y4M_RE = re.compile(rb"F(\d+):(\d+)")
+# Rates a nominal rate snaps to, silent-film speeds included (this tool restores old film).
+STANDARD_RATES = tuple(Fraction(r) for r in (
+    "15", "16", "18", "20", "24000/1001", "24", "25", "30000/1001", "30", "48", "50",
+    "60000/1001", "60", "100", "120000/1001", "120"))
+_SNAP = 0.005  # how close (relative) a measured rate must be to a standard one to take its place
+# Missing slots this close to the end are frames a cut-short file lost (B-frames whose packets
+# came after the cut), not a variable rate: longer than any reorder delay.
+_TAIL_SLOTS = 16
+# Packets fed to the decoder looking for a first frame; after them, keyframes only.
+_FIRST_FRAME_PACKETS = 300
 _FRAME_RE = re.compile(r"frame=\s*(\d+)")
 
+# libavutil's names (av_color_*_name), which is how ffmpeg's CLI and filters spell them.
+_RANGES = {1: "tv", 2: "pc"}
+_MATRICES = {0: "gbr", 1: "bt709", 4: "fcc", 5: "bt470bg", 6: "smpte170m", 7: "smpte240m",
+             8: "ycgco", 9: "bt2020nc", 10: "bt2020c", 11: "smpte2085", 12: "chroma-derived-nc",
+             13: "chroma-derived-c", 14: "ictcp", 15: "ipt-c2", 16: "ycgco-re", 17: "ycgco-ro"}
+_PRIMARIES = {1: "bt709", 4: "bt470m", 5: "bt470bg", 6: "smpte170m", 7: "smpte240m", 8: "film",
+              9: "bt2020", 10: "smpte428", 11: "smpte431", 12: "smpte432", 22: "ebu3213",
+              256: "vgamut"}
+_TRANSFERS = {1: "bt709", 4: "bt470m", 5: "bt470bg", 6: "smpte170m", 7: "smpte240m",
+              8: "linear", 9: "log100", 10: "log316", 11: "iec61966-2-4", 12: "bt1361e",
+              13: "iec61966-2-1", 14: "bt2020-10", 15: "bt2020-12", 16: "smpte2084",
+              17: "smpte428", 18: "arib-std-b67", 256: "vlog"}
 
-def _run(args: list[str], timeout: float = 600) -> subprocess.CompletedProcess[bytes]:
-    # A session of its own: a terminal Ctrl-C reaches only us, and we stop ffmpeg cleanly.
-    return subprocess.run([ffmpeg_exe(), "-hide_banner", *args], capture_output=True,
-                          start_new_session=True,
-                          timeout=timeout, check=False)
-
-
-def _split_top(s: str) -> list[str]:
-    """Split on commas that are not inside parentheses."""
-    parts, depth, cur = [], 0, ""
-    for ch in s:
-        depth += ch == "("
-        depth -= ch == ")"
-        if ch == "," and depth == 0:
-            parts.append(cur.strip())
-            cur = ""
-        else:
-            cur += ch
-    parts.append(cur.strip())
-    return parts
+# AVFieldOrder. ffmpeg's own encoders store top-field-first video (other than MJPEG) as TB and
+# bottom-field-first as BT, so the first letter is the field shown first in practice.
+_FIELD_ORDERS: dict[int, FieldOrder] = {1: "progressive", 2: "tt", 3: "bb", 4: "tt", 5: "bb"}
+# Codecs whose bitstream says whether a picture is interlaced: for them an untagged stream whose
+# first frame is not interlaced is progressive. Others (PNG, FFV1, raw) cannot say either way.
+_SIGNALS_INTERLACE = frozenset({"h264", "hevc", "mpeg1video", "mpeg2video", "mpeg4", "vc1",
+                                "wmv3", "dvvideo", "prores", "dnxhd", "mjpeg"})
 
 
 def _bit_depth(pix_fmt: str) -> int:
-    m = re.search(r"p(\d{2})(le|be)?$", pix_fmt) or re.search(r"(\d{2})(le|be)$", pix_fmt)
-    return int(m.group(1)) if m else 8
+    try:
+        return max(c.bits for c in av.VideoFormat(pix_fmt).components)
+    except (ValueError, av.error.FFmpegError):  # a format this libav does not know by name
+        m = re.search(r"p(\d{2})(le|be)?$", pix_fmt) or re.search(r"(\d{2})(le|be)$", pix_fmt)
+        return int(m.group(1)) if m else 8
 
 
-def _colour_tags(detail: str) -> ColourTags:
-    # "yuv420p(tv, bt709)" or "yuvj422p(pc, bt470bg/unknown/unknown)" or "yuv420p(progressive)"
-    inside = [p.strip() for p in detail.split(",")]
-    rng = next((p for p in inside if p in ("tv", "pc")), None)
-    if rng is None and "yuvj" in detail:
+def colour_tags(colour_range: int, matrix: int, primaries: int, transfer: int,
+                pix_fmt: str) -> ColourTags:
+    """ColourTags from libav's enum values, named as ffmpeg names them; None when unspecified.
+
+    RGB sources (FFV1 ``gbrp``, PNG) carry matrix 0, which ffmpeg names ``"gbr"``: kept as it
+    is, as ffmpeg's own ``-i`` listing reported it, so a caller checks ``matrix == "gbr"``.
+    """
+    rng = _RANGES.get(colour_range)
+    if rng is None and pix_fmt.startswith("yuvj"):  # the JPEG formats are full range by name
         rng = "pc"
-    matrix = primaries = transfer = None
-    for p in inside:
-        if p in ("tv", "pc", "progressive", "top first", "bottom first",
-                 "top coded first (swapped)"):
-            continue
-        trio = p.split("/")
-        if re.match(r"^(bt|smpte|fcc|ycgco|gbr|unknown|chroma)", trio[0]):
-            matrix = trio[0] if trio[0] != "unknown" else None
-            if len(trio) == 3:
-                primaries = trio[1] if trio[1] != "unknown" else None
-                transfer = trio[2] if trio[2] != "unknown" else None
-            else:
-                primaries = transfer = matrix
-    return ColourTags(rng, matrix, primaries, transfer)
+    return ColourTags(rng, _MATRICES.get(matrix), _PRIMARIES.get(primaries),
+                      _TRANSFERS.get(transfer))
+
+
+@dataclass(frozen=True)
+class Turn:
+    """How ffmpeg's reader turns a decoded frame upright (its autorotation)."""
+
+    degrees: int = 0  #: clockwise: 0, 90, 180 or 270 (0 also for angles that keep the size)
+    #: False when the matrix also mirrors, or turns by an angle that is not a right one: numpy's
+    #: ``rot90`` by ``degrees`` alone does not give what ffmpeg shows.
+    exact: bool = True
+
+    def apply(self, image: np.ndarray) -> np.ndarray:
+        """``image`` (``(H, W, ...)``) turned clockwise by ``degrees``, contiguous."""
+        if not self.degrees:
+            return image
+        # rot90 turns counter-clockwise for positive k.
+        return np.ascontiguousarray(np.rot90(image, k=-self.degrees // 90))
+
+
+def display_turn(frame: av.VideoFrame) -> Turn:
+    """The turn ffmpeg's CLI applies to ``frame`` from its display matrix (side data).
+
+    Mirrors ``get_rotation`` and the autorotate filter choice in ffmpeg's ``ffmpeg_filter.c``.
+    """
+    side: Any = frame.side_data  # a Mapping; its stub is too narrow
+    sd = side.get(SideDataType.DISPLAYMATRIX)
+    if sd is None:
+        return Turn()
+    m = struct.unpack("=9i", bytes(sd)[:36])
+    s0, s1 = math.hypot(m[0], m[3]), math.hypot(m[1], m[4])
+    if not s0 or not s1:
+        return Turn(0, False)
+    # av_display_rotation_get() is counter-clockwise; ffmpeg negates it and rounds.
+    theta = round(math.degrees(math.atan2(m[1] / s1, m[0] / s0)))
+    theta %= 360
+    if theta == 90:
+        return Turn(90, m[3] < 0)
+    if theta == 180:
+        # One axis negated is a mirror (ffmpeg's hflip), not a turn: the size stays either way.
+        return Turn(180, True) if m[0] < 0 and m[4] < 0 else Turn(0, False)
+    if theta == 270:
+        return Turn(270, m[3] > 0)
+    if theta == 0:
+        return Turn(0, m[4] >= 0)
+    return Turn(0, False)
+
+
+def nominal_rate(guessed: Fraction | None, frame_seconds: float | None) -> Fraction | None:
+    """The rate to number frames at: ffmpeg's guess when it is a clean rate, else a standard one.
+
+    A source whose timestamps jitter can leave ffmpeg guessing frames/duration (642083/25771);
+    its median frame duration, when within 0.5% of a standard rate, names the rate it was
+    meant to have.
+    """
+    if guessed is not None and guessed > 0 and (guessed.denominator in (1, 2, 1001)
+                                                or guessed in STANDARD_RATES):
+        return guessed
+    if frame_seconds and frame_seconds > 0:
+        measured = 1 / frame_seconds
+        best = min(STANDARD_RATES, key=lambda r: abs(float(r) - measured))
+        if abs(float(best) - measured) <= _SNAP * float(best):
+            return best
+    return guessed if guessed is not None and guessed > 0 else None
+
+
+@dataclass(frozen=True)
+class Timeline:
+    """Where a stream's frames fall on the constant-rate grid that starts at its first frame."""
+
+    slots: int  #: slots from the first frame to the last: what a constant-rate read yields
+    frames: int  #: frames (timestamps) placed
+    on_grid: bool  #: every timestamp sits on its slot (within timestamp rounding)
+    shared: bool  #: two frames fall in one slot
+    gaps: int  #: empty slots before the last ``_TAIL_SLOTS``
+    tail_gaps: int  #: empty slots among the last ``_TAIL_SLOTS``
+
+    @property
+    def constant(self) -> bool:
+        """Constant rate: one frame per slot (a cut-short end may miss a few)."""
+        return self.on_grid and not self.shared and not self.gaps
+
+
+def timeline(offsets: Sequence[int], frames_per_tick: Fraction) -> Timeline:
+    """Place frames by their timestamp ``offsets`` (ticks after the first frame, >= 0)."""
+    r = float(frames_per_tick)
+    # Each timestamp, and the first frame's, is rounded to a tick: allow one tick, plus a hair.
+    tol = r + 0.01
+    seen: set[int] = set()
+    on_grid, shared = True, False
+    for off in offsets:
+        x = off * r
+        slot = math.floor(x + 0.5)
+        if abs(x - slot) > tol:
+            on_grid = False
+        if slot in seen:
+            shared = True
+        seen.add(slot)
+    if not seen:
+        return Timeline(0, 0, True, False, 0, 0)
+    last = max(seen)
+    tail_from = last - _TAIL_SLOTS
+    missing = [s for s in range(last + 1) if s not in seen] if len(seen) < last + 1 else []
+    tail = sum(1 for s in missing if s > tail_from)
+    return Timeline(last + 1, len(offsets), on_grid, shared, len(missing) - tail, tail)
+
+
+def _decoded_count(path: Path, args: list[str]) -> int:
+    """Frames the reader's own ffmpeg command yields, with ``args`` (filters) added; decodes.
+
+    Raw grey frames as the reader asks for them, thrown away unread: the null muxer's
+    constant-rate handling differs from rawvideo's by a frame on damaged files.
+    """
+    cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-nostats", "-stats", "-v", "error",
+           "-i", str(path), "-map", "0:v:0", *args, "-f", "rawvideo", "-pix_fmt", "gray", "-"]
+    # A session of its own: a terminal Ctrl-C reaches only us, and we stop ffmpeg cleanly.
+    try:
+        out = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE, start_new_session=True, timeout=3600,
+                             check=False)
+    except subprocess.TimeoutExpired as exc:
+        raise MediaError(f"{path.name}: counting its frames took over an hour") from exc
+    counts = _FRAME_RE.findall(out.stderr.decode("utf-8", "replace"))
+    return int(counts[-1]) if counts else 0
+
+
+def _seconds(tag: str | None) -> float | None:
+    """Matroska's per-track ``DURATION`` tag, ``HH:MM:SS.nnnnnnnnn``, in seconds."""
+    m = re.fullmatch(r"(\d+):(\d+):(\d+(?:\.\d*)?)", (tag or "").strip())
+    return int(m.group(1)) * 3600 + int(m.group(2)) * 60 + float(m.group(3)) if m else None
+
+
+def _declared_frames(container: InputContainer, stream: av.VideoStream,
+                     fps: Fraction) -> int | None:
+    if stream.frames > 0:
+        return stream.frames
+    # mkvmerge's statistics tags; ffmpeg's Matroska muxer writes DURATION only.
+    counted = stream.metadata.get("NUMBER_OF_FRAMES", "")
+    if counted.isdigit() and int(counted) > 0:
+        return int(counted)
+    if stream.duration and stream.time_base:
+        return round(stream.duration * stream.time_base * fps)
+    secs = _seconds(stream.metadata.get("DURATION") or stream.metadata.get("duration"))
+    if secs is not None and stream.start_time and stream.time_base:
+        secs -= float(stream.start_time * stream.time_base)  # the tag is where the track ends
+    if secs is None and container.duration and len(container.streams) == 1:
+        # The container's duration is its longest stream's: only this one's when it is alone.
+        secs = container.duration / av.time_base
+    return round(Fraction(secs).limit_denominator(1_000_000) * fps) if secs else None
+
+
+def _guessed_rate(stream: av.VideoStream) -> Fraction | None:
+    """The rate ffmpeg's CLI reads the stream at (``av_guess_frame_rate``), else its average."""
+    return stream.guessed_rate or stream.average_rate or stream.base_rate
+
+
+def _audio_description(stream: av.AudioStream) -> str:
+    cc: Any = getattr(stream, "codec_context", None)
+    if cc is None:
+        return _codec_name(stream)
+    parts = [_codec_name(stream) + (f" ({cc.profile})" if cc.profile else "")]
+    if cc.sample_rate:
+        parts.append(f"{cc.sample_rate} Hz")
+    if cc.layout is not None:
+        parts.append(cc.layout.name)
+    return ", ".join(parts)
+
+
+def _tag(stream: Any, key: str) -> str | None:
+    value = stream.metadata.get(key)
+    return (value.strip() or None) if isinstance(value, str) else None
+
+
+def _codec_name(stream: Any) -> str:
+    """ffmpeg's name for the stream's codec (``avcodec_get_name``), as its CLI lists it."""
+    cc = getattr(stream, "codec_context", None)  # None when this libav has no decoder for it
+    return cc.codec.canonical_name if cc is not None else "unknown"
+
+
+def _field_order(stored: int, first: av.VideoFrame, codec: str) -> FieldOrder:
+    if stored in _FIELD_ORDERS:
+        return _FIELD_ORDERS[stored]
+    if not first.interlaced_frame and codec in _SIGNALS_INTERLACE:
+        return "progressive"
+    # An interlaced frame without a stored order: libav does not hand PyAV the frame's
+    # top-field-first flag, and guessing would be worse than saying so.
+    return "unknown"
 
 
 def probe(path: str | os.PathLike[str]) -> VideoInfo:
@@ -182,72 +392,127 @@ def probe(path: str | os.PathLike[str]) -> VideoInfo:
         raise MediaError(f"{path} is a folder, not a video file")
     if not os.access(path, os.R_OK):
         raise MediaError(f"cannot read {path}: permission denied")
-    info = _run(["-i", str(path)]).stderr.decode("utf-8", "replace")
-    with open(path, "rb") as fh:
-        head = fh.read(16)
-    if "moov atom not found" in info and b"ftyp" in head:
-        raise MediaError(f"{path.name} is truncated or incomplete (its index is missing)")
-    if "Invalid data found" in info or "Stream #0" not in info:
-        raise MediaError(f"{path.name} is not a video ffmpeg can read")
-    video_line = None
-    audio: list[AudioStream] = []
-    for m in _STREAM_RE.finditer(info):
-        idx, kind, rest = int(m.group(1)), m.group(2), m.group(3)
-        if kind == "Video" and video_line is None and "attached pic" not in rest:
-            video_line = rest
-        elif kind == "Audio":
-            audio.append(AudioStream(idx, rest.split()[0].rstrip(","), rest.strip()))
-    if video_line is None:
+    try:
+        container = av.open(str(path), metadata_errors="replace")
+    except PermissionError as exc:
+        raise MediaError(f"cannot read {path}: permission denied") from exc
+    except (av.error.FFmpegError, OSError, ValueError) as exc:
+        with open(path, "rb") as fh:
+            head = fh.read(16)
+        # An MP4/MOV whose index (moov) never got written: libav says only "invalid data".
+        if b"ftyp" in head:
+            raise MediaError(f"{path.name} is truncated or incomplete (its index is missing)") \
+                from exc
+        raise MediaError(f"{path.name} is not a video ffmpeg can read") from exc
+    with container:
+        return _probe_open(path, container)
+
+
+def _probe_open(path: Path, container: InputContainer) -> VideoInfo:
+    videos = [s for s in container.streams.video
+              if not s.disposition & Disposition.attached_pic]
+    if not videos:
         raise MediaError(f"{path.name} has no video stream (audio-only or data file)")
-    parts = _split_top(video_line)
-    codec = parts[0].split()[0]
-    pix_detail = parts[1] if len(parts) > 1 else ""
-    pix_fmt = pix_detail.split("(")[0].strip()
-    size = _SIZE_RE.search(video_line)
-    if not size:
+    stream = videos[0]
+    if getattr(stream, "codec_context", None) is None:
+        raise MediaError(f"{path.name} has no decodable video frames (no decoder for its codec)")
+    cc = stream.codec_context
+    width, height = cc.width, cc.height
+    if width <= 0 or height <= 0:
         raise MediaError(f"{path.name}: cannot find the frame size of its video stream")
-    width, height = int(size.group(1)), int(size.group(2))
-    dur_m = _DUR_RE.search(info)
-    duration = 0.0
-    start = 0.0
-    if dur_m:
-        hh, mm, ss = dur_m.group(1), dur_m.group(2), dur_m.group(3)
-        duration = int(hh) * 3600 + int(mm) * 60 + float(ss)
-        start = float(dur_m.group(4) or 0.0)
+    codec = _codec_name(stream)
+    pix_fmt = cc.pix_fmt or ""
+    # Read before decoding: the decoder rewrites these from the first frame.
+    colour = colour_tags(cc.color_range, cc.colorspace, cc.color_primaries, cc.color_trc,
+                         pix_fmt)
+    audio = tuple(AudioStream(a.index, _codec_name(a), _audio_description(a),
+                              _tag(a, "language"), _tag(a, "title"))
+                  for a in container.streams.audio)
+    subtitles = tuple(SubtitleStream(s.index, _codec_name(s), _tag(s, "language"),
+                                      _tag(s, "title"))
+                      for s in container.streams.subtitles)
 
-    y4m = _run(["-v", "error", "-i", str(path), "-map", "0:v:0", "-frames:v", "1",
-                "-pix_fmt", "gray", "-f", "yuv4mpegpipe", "-"])
-    header = y4m.stdout[:200]
-    rate = _Y4M_RE.search(header)
-    if not header.startswith(b"YUV4MPEG2") or not rate:
-        first = y4m.stderr.decode("utf-8", "replace").strip().splitlines()
-        why = first[-1] if first else "no frame decoded"
+    # The one pass: demux the video packets, decoding only until the first frame comes out.
+    pts: list[int] = []
+    packets = 0
+    first: av.VideoFrame | None = None
+    fed = 0
+    why = "no frame decoded"
+    cut_short = False
+    try:
+        for packet in container.demux(stream):
+            if packet.size == 0:
+                continue  # the end-of-stream marker
+            # Past the first few hundred packets only keyframes can still start a decode.
+            if first is None and (fed < _FIRST_FRAME_PACKETS or packet.is_keyframe):
+                fed += 1
+                try:
+                    frames = stream.decode(packet)
+                except av.error.FFmpegError as exc:
+                    why, frames = str(exc.strerror or exc), []
+                first = frames[0] if frames else None
+            if packet.is_discard:
+                continue  # outside the edit list: decoded for reference, never shown
+            packets += 1
+            if packet.pts is not None:
+                pts.append(packet.pts)
+    except av.error.FFmpegError:
+        cut_short = True  # damaged or cut short: what was read before still counts
+    if first is None and packets:
+        try:  # a decoder that holds frames back (threads, reordering) hands them over now
+            flushed = stream.decode(None)
+            first = flushed[0] if flushed else None
+        except av.error.FFmpegError as exc:
+            why = str(exc.strerror or exc)
+    if not packets:
+        raise MediaError(f"{path.name} contains no video frames")
+    if first is None:
         raise MediaError(f"{path.name} has no decodable video frames ({why})")
-    fps = Fraction(int(rate.group(1)), int(rate.group(2)))
-    if fps <= 0:
-        raise MediaError(f"{path.name}: invalid frame rate {fps}")
 
-    counted = _run(["-nostats", "-stats", "-v", "error", "-i", str(path), "-map", "0:v:0",
-                    "-c", "copy", "-f", "null", "-"]).stderr.decode("utf-8", "replace")
-    counts = _FRAME_RE.findall(counted)
-    packets = int(counts[-1]) if counts else 0
-    expected = duration * float(fps)
-    vfr = duration > 0 and abs(packets - expected) > max(2.0, 0.02 * expected)
-    frame_count = packets
-    if vfr or packets == 0:
+    guessed = _guessed_rate(stream)
+    tb = stream.time_base
+    pts0 = first.pts if first.pts is not None else (min(pts) if pts else None)
+    offsets = sorted(p - pts0 for p in pts if p >= pts0) if pts0 is not None and tb else []
+    if len(offsets) * 10 < packets * 9:
+        offsets = []  # too few timestamps to place frames by: count packets, as ffmpeg does
+    durations = [b - a for a, b in zip(offsets, offsets[1:], strict=False) if b > a]
+    median = float(statistics.median(durations) * tb) if durations and tb else None
+    fps = nominal_rate(guessed, median)
+    if fps is None or fps <= 0:
+        raise MediaError(f"{path.name}: invalid frame rate {guessed}")
+
+    declared = _declared_frames(container, stream, fps)
+    if offsets and tb:
+        line = timeline(offsets, tb * fps)
+        # The reader resamples with ffmpeg's fps filter at our rate when the grid is not ffmpeg's.
+        vfr = not line.constant or fps != guessed
+        frame_count = line.slots
+        gapped = bool(line.tail_gaps)
+    else:
+        vfr, frame_count, gapped = False, packets, False
+    short = declared is not None and declared > frame_count + max(2, declared // 100)
+    if vfr:
         # Decode for real: the reader resamples variable rate to constant, so count that.
-        decoded = _run(["-nostats", "-stats", "-v", "error", "-i", str(path), "-map", "0:v:0",
-                        "-vf", f"fps={fps.numerator}/{fps.denominator}", "-f", "null", "-"])
-        counts = _FRAME_RE.findall(decoded.stderr.decode("utf-8", "replace"))
-        frame_count = int(counts[-1]) if counts else 0
-        vfr = vfr and frame_count > 0
+        frame_count = _decoded_count(path, ["-vf", f"fps={fps.numerator}/{fps.denominator}"])
+    elif cut_short or gapped or short:
+        # Cut short: the last packets may not decode, and a constant-rate read fills the slots
+        # of lost frames with copies. Count what the reader will yield.
+        frame_count = _decoded_count(path, [])
     if frame_count <= 0:
         raise MediaError(f"{path.name} contains no video frames")
+
+    duration = container.duration / av.time_base if container.duration else 0.0
     if duration <= 0:
         duration = float(frame_count / fps)
+    start = container.start_time / av.time_base if container.start_time else 0.0
+    sar = stream.sample_aspect_ratio or cc.sample_aspect_ratio
     return VideoInfo(
         path=path, width=width, height=height, fps=fps, frame_count=frame_count,
         duration=duration, pix_fmt=pix_fmt, bit_depth=_bit_depth(pix_fmt), codec=codec, vfr=vfr,
-        audio=tuple(audio), colour=_colour_tags(pix_detail[len(pix_fmt):].strip("() ")),
-        start_time=start, container=inp.group(1) if (inp := _INPUT_RE.search(info)) else "",
+        audio=audio, colour=colour, start_time=start,
+        container=container.format.name.split(",")[0],
+        sar=Fraction(sar) if sar else Fraction(1),
+        rotation=display_turn(first).degrees,
+        field_order=_field_order(cc.field_order, first, codec),
+        subtitles=subtitles, declared_frames=declared,
     )

@@ -1,7 +1,9 @@
 """Stream frames out of ffmpeg as numpy arrays, with frame-accurate random access.
 
 Frames are read from ffmpeg's stdout as raw ``gray`` (uint8 ``(H, W)``) or ``rgb24`` (uint8
-``(H, W, 3)``). Nothing touches the disk and memory holds one frame at a time.
+``(H, W, 3)``). Nothing touches the disk and memory holds one frame at a time. Frames come upright:
+ffmpeg turns them by the stream's display matrix (its autorotation), so they have the video's
+:attr:`~restorer.media.probe.VideoInfo.display_size`, not its coded ``width x height``.
 """
 
 from __future__ import annotations
@@ -71,7 +73,9 @@ class FrameReader:
 
     ``mode="gray"`` yields the luma plane (what a black-and-white master holds); ``mode="rgb"``
     yields colour frames, for building training data and for evaluation. ``size=(w, h)`` lets
-    ffmpeg scale while decoding. Use as a context manager, or call :meth:`close`.
+    ffmpeg scale while decoding (after turning the picture upright). ``width``/``height`` are the
+    frames' size: ``size``, else the video's ``display_size``. Use as a context manager, or call
+    :meth:`close`.
     """
 
     def __init__(self, info: VideoInfo, start: int = 0, end: int | None = None,
@@ -83,7 +87,8 @@ class FrameReader:
                 f"frame range {start}..{end} is outside the video's 0..{info.frame_count}"
             )
         self.info, self.start, self.end, self.mode = info, start, end, mode
-        self.width, self.height = size if size is not None else (info.width, info.height)
+        # ffmpeg autorotates by the display matrix: the frames are upright, of the display size.
+        self.width, self.height = size if size is not None else info.display_size
         self.channels = 3 if mode == "rgb" else 1
         self.shortfall = 0
         before, vf, after = _command_parts(info, start, size)

@@ -6,8 +6,9 @@ PyAV keeps the container open and decodes in process, so a frame of an intra or 
 exactly as sequential decode (:class:`~restorer.media.reader.FrameReader`) numbers them: by
 presentation time relative to the first decoded frame, at the probed constant rate.
 
-Variable-frame-rate sources are numbered as the reader's fps filter resamples them. Any file PyAV
-cannot open or seek exactly takes the ffmpeg path.
+Variable-frame-rate sources are numbered as the reader's fps filter resamples them. Frames come
+upright, turned by the stream's display matrix as ffmpeg's reader turns them (PyAV does not).
+Any file PyAV cannot open or seek exactly takes the ffmpeg path.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from restorer.errors import MediaError
-from restorer.media.probe import VideoInfo
+from restorer.media.probe import Turn, VideoInfo, display_turn
 from restorer.media.reader import read_frame
 
 log = logging.getLogger(__name__)
@@ -64,6 +65,7 @@ class FrameSeeker:
         self._last_key = -1
         self._pts0: int | None = None
         self._clean_from: int | None = None  # frames before this keyframe are not decodable
+        self._turn = Turn()
         self._usable = av is not None
         if self._usable:
             try:
@@ -76,7 +78,10 @@ class FrameSeeker:
 
     # ------------------------------------------------------------------ public
     def frame(self, n: int, keep: KeepFn | None = None) -> np.ndarray:
-        """Decode exactly frame ``n`` (0-based) as sequential decoding gives it, as uint8 (H, W)."""
+        """Decode exactly frame ``n`` (0-based) as sequential decoding gives it, as uint8 (H, W).
+
+        The frame is upright: ``(H, W)`` is the video's :attr:`~VideoInfo.display_size`.
+        """
         if not 0 <= n < self.info.frame_count:
             raise MediaError(f"frame {n} is outside the video's 0..{self.info.frame_count - 1}")
         with self._lock:
@@ -121,6 +126,10 @@ class FrameSeeker:
         self._pts0 = first.pts
         if (first.width, first.height) != (self.info.width, self.info.height):
             raise _Fallback(f"decoded size {first.width}x{first.height} differs from the probe")
+        self._turn = display_turn(first)
+        if not self._turn.exact or self._turn.degrees != self.info.rotation:
+            # A mirroring or odd-angle display matrix: ffmpeg's filters apply it, numpy does not.
+            raise _Fallback("display matrix other than a right-angle turn")
         self._pos = 0
         self._note_key(0, first)
 
@@ -214,13 +223,17 @@ class FrameSeeker:
                 held = frame
                 continue
             if idx == n:
-                return frame.to_ndarray(format="gray")
+                return self._gray(frame)
             if idx > n:
                 raise _Fallback(f"frame {n} has no timestamp of its own (next is {idx})")
             if keep is not None and n - idx <= self.keep_last:
-                keep(idx, frame.to_ndarray(format="gray"))
+                keep(idx, self._gray(frame))
         # The stream ended, or (variable rate) one frame past n was consumed: the next call seeks.
         self._decoder = None
         if held is None:
             raise _Fallback("end of stream before the frame")
-        return held.to_ndarray(format="gray")
+        return self._gray(held)
+
+    def _gray(self, frame: Any) -> np.ndarray:
+        """The luma plane, turned upright as ffmpeg's reader (autorotation) turns it."""
+        return self._turn.apply(frame.to_ndarray(format="gray"))

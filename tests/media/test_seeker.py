@@ -113,3 +113,42 @@ def test_out_of_range_is_a_clear_error(tmp_path) -> None:
             sk.frame(info.frame_count)
         sk.frame(3)
         assert sk.backend == "pyav"  # a bad request does not give up on in-process decoding
+
+
+@pytest.mark.parametrize("ccw", [90, 180, 270])
+def test_rotated_source_upright_like_the_reader(tmp_path, ccw) -> None:
+    """PyAV does not autorotate; the seeker turns frames as ffmpeg's reader does."""
+    coded = _clip(tmp_path / "coded.mp4", size=(64, 48), seconds=1.2,
+                  codec=["-c:v", "libx264", "-g", "10"])
+    src = tmp_path / f"rot{ccw}.mp4"
+    subprocess.run([FFMPEG, "-v", "error", "-display_rotation", str(ccw), "-i", str(coded),
+                    "-c", "copy", str(src)], check=True)
+    info, frames = _sequential(src)
+    assert info.rotation == (360 - ccw) % 360
+    w, h = info.display_size
+    assert (w, h) == ((48, 64) if ccw != 180 else (64, 48))
+    with FrameSeeker(info) as sk:
+        for n in (0, 1, 17, 5, info.frame_count - 1):
+            got = sk.frame(n)
+            assert sk.backend == "pyav"
+            assert got.shape == (h, w) and got.flags.c_contiguous
+            np.testing.assert_array_equal(got, frames[n], err_msg=f"frame {n}")
+
+
+@pytest.mark.parametrize("flags, rotation, size", [
+    (["-display_hflip"], 0, (64, 48)),                            # a mirror, not a turn
+    (["-display_rotation", "90", "-display_hflip"], 270, (48, 64)),
+    (["-display_rotation", "30"], 0, (64, 48)),                   # ffmpeg rotates in place
+])
+def test_mirrored_or_odd_display_matrix_takes_the_ffmpeg_path(tmp_path, flags, rotation,
+                                                              size) -> None:
+    coded = _clip(tmp_path / "coded.mp4", size=(64, 48), seconds=0.8)
+    src = tmp_path / "odd.mp4"
+    subprocess.run([FFMPEG, "-v", "error", *flags, "-i", str(coded), "-c", "copy", str(src)],
+                   check=True)
+    info, frames = _sequential(src)
+    assert (info.rotation, info.display_size) == (rotation, size)
+    assert frames[0].shape == (size[1], size[0])
+    with FrameSeeker(info) as sk:
+        np.testing.assert_array_equal(sk.frame(7), frames[7])
+        assert sk.backend == "ffmpeg"  # numpy's rot90 cannot mirror: ffmpeg answers
