@@ -186,12 +186,12 @@ def bench_startup(tree: Path, clip: Path, out: Path, model: str | None, repeats:
     for _ in range(max(5, repeats)):
         t0 = time.perf_counter()
         subprocess.run([sys.executable, "-m", "restorer.cli", "--version"], env=env,
-                       capture_output=True, check=True)
+                       cwd=tree, capture_output=True, check=True)
         version.append(time.perf_counter() - t0)
     firsts = []
     for _ in range(repeats):
         r = subprocess.run([sys.executable, "-c", _FIRST_FRAME, str(clip), str(out), model or ""],
-                           env=env, capture_output=True, text=True, check=True)
+                           env=env, cwd=tree, capture_output=True, text=True, check=True)
         firsts.append(json.loads(r.stdout.strip().splitlines()[-1]))
     return {"version_s": statistics.median(version),
             "probe_s": statistics.median(f["probe_s"] for f in firsts),

@@ -93,6 +93,9 @@ def _add_colourize(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
                    help="temporal chroma stabilisation 0..1 (0 off; 0.7 is a good start)")
     p.add_argument("--batch", type=_int_in(1, 256), default=8, help="frames per network batch")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    p.add_argument("--deinterlace", action="store_true",
+                   help="interlaced source: write progressive frames at double rate (bwdif) "
+                        "instead of an interlaced master colourised field by field")
     p.add_argument("--allow-truncated", action="store_true",
                    help="render what decodes of a file cut short (default: refuse it)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -115,6 +118,7 @@ def _run_colourize(args: argparse.Namespace) -> int:
         start=to_frame(parse_position(args.start), fps) or 0,
         end=to_frame(parse_position(args.end), fps), compare=args.compare,
         batch_size=args.batch, overwrite=args.overwrite, allow_truncated=args.allow_truncated,
+        deinterlace=args.deinterlace,
     )
     bar = None
     warn: Callable[[str], None] = lambda m: print(f"restorer: warning: {m}", file=sys.stderr)  # noqa: E731

@@ -37,6 +37,8 @@ import numpy as np
 from restorer.color import GREY_TO_L, merge_L_ab
 from restorer.engine import Colourised, Colouriser, Prediction
 from restorer.look import Look
+from restorer.media import FrameReader, VideoInfo
+from restorer.media.probe import FieldOrder as StreamOrder
 
 if TYPE_CHECKING:
     from restorer.temporal import ChromaStabiliser
@@ -265,3 +267,31 @@ def measure_field_order(greys: Sequence[np.ndarray]) -> MeasuredOrder:
     if ev.moving_pairs == 0 or ev.combing < MIN_COMBING or abs(ev.asymmetry) < MIN_ASYMMETRY:
         return "progressive"
     return "tt" if ev.asymmetry > 0 else "bb"
+
+
+# Frames read to measure interlacing: enough motion to judge, little time before frame 0.
+FIELD_SAMPLE = 24
+
+
+def field_order_for(info: VideoInfo, start: int = 0, end: int | None = None
+                    ) -> tuple[StreamOrder, str | None]:
+    """The field order to render with, from the stream's flag checked against the frames
+    (sampled from the middle of the range), and a note when the two disagree or the flag was
+    missing. A measurement that sees no combing leaves a flag saying interlaced alone (still
+    or film-like passages look progressive)."""
+    end = info.frame_count if end is None else end
+    first = start + max(0, (end - start - FIELD_SAMPLE) // 2)
+    with FrameReader(info, first, min(end, first + FIELD_SAMPLE)) as reader:
+        measured = measure_field_order([f for _, f in reader])
+    flag = info.field_order
+    names = {"tt": "top field first", "bb": "bottom field first"}
+    if measured == "progressive":
+        if flag == "unknown":
+            return "progressive", None
+        return flag, None
+    if flag == measured:
+        return flag, None
+    said = {"unknown": "no field order flag", "progressive": "a progressive flag",
+            "tt": "a top-field-first flag", "bb": "a bottom-field-first flag"}[flag]
+    return measured, (f"the source has {said} but its frames are interlaced, "
+                      f"{names[measured]}: rendered as such")

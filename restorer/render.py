@@ -31,13 +31,13 @@ from restorer.errors import Cancelled, MediaError, OutputError, RestorerError
 from restorer.interlace import FieldOrder as Woven
 from restorer.interlace import (
     FieldPrediction,
+    field_order_for,
     finish_fields,
-    measure_field_order,
     predict_fields,
 )
 from restorer.look import Look
 from restorer.media import FrameReader, VideoInfo, VideoWriter, probe
-from restorer.media.probe import FieldOrder
+from restorer.media.reader import deinterlaced
 from restorer.media.writer import check_destination
 
 log = logging.getLogger(__name__)
@@ -62,6 +62,9 @@ class RenderJob:
     overwrite: bool = False
     #: Render what decodes of a file cut short, instead of refusing it.
     allow_truncated: bool = False
+    #: Interlaced source: progressive frames at field rate (bwdif) instead of an interlaced
+    #: master colourised field by field.
+    deinterlace: bool = False
 
     def __post_init__(self) -> None:
         self.src, self.dst = Path(self.src), Path(self.dst)
@@ -193,32 +196,6 @@ def _finish(col: Colouriser, frame: Prediction | FieldPrediction, look: Look,
     return rgb
 
 
-# Frames read to measure interlacing: enough motion to judge, little time before frame 0.
-FIELD_SAMPLE = 24
-
-
-def field_order_for(info: VideoInfo, start: int, end: int) -> tuple[FieldOrder, str | None]:
-    """The field order to render with, from the stream's flag checked against the frames
-    (sampled from the middle of the range), and a note when the two disagree or the flag was
-    missing. A measurement that sees no combing leaves a flag saying interlaced alone (still
-    or film-like passages look progressive)."""
-    first = start + max(0, (end - start - FIELD_SAMPLE) // 2)
-    with FrameReader(info, first, min(end, first + FIELD_SAMPLE)) as reader:
-        measured = measure_field_order([f for _, f in reader])
-    flag = info.field_order
-    names = {"tt": "top field first", "bb": "bottom field first"}
-    if measured == "progressive":
-        if flag == "unknown":
-            return "progressive", None
-        return flag, None
-    if flag == measured:
-        return flag, None
-    said = {"unknown": "no field order flag", "progressive": "a progressive flag",
-            "tt": "a top-field-first flag", "bb": "a bottom-field-first flag"}[flag]
-    return measured, (f"the source has {said} but its frames are interlaced, "
-                      f"{names[measured]}: rendered as such")
-
-
 def render(job: RenderJob, cancel: CancelFlag = None, colouriser: Colouriser | None = None,
            on_warning: Callable[[str], None] | None = None) -> Iterator[Progress]:
     """Run ``job``, yielding :class:`Progress` after each batch; the last event has ``output``."""
@@ -230,7 +207,8 @@ def render(job: RenderJob, cancel: CancelFlag = None, colouriser: Colouriser | N
     check_destination(job.dst, (job.src,), job.overwrite)
     cut_short = check_truncation(info, job.allow_truncated)
     notes = ([cut_short] if cut_short else []) + source_notes(info)
-    yield Progress(0, end - start, message=info.describe(), notes=notes)
+    yield Progress(0, (end - start) * (2 if job.deinterlace and info.field_order in ("tt", "bb")
+                                       else 1), message=info.describe(), notes=notes)
     if colouriser is None:
         colouriser = Colouriser.load(job.model, device=job.device, batch_size=job.batch_size,
                                      on_warning=on_warning)
@@ -238,19 +216,31 @@ def render(job: RenderJob, cancel: CancelFlag = None, colouriser: Colouriser | N
     stabiliser = colouriser.new_stabiliser(look)
     order, order_note = field_order_for(info, start, end)
     woven: Woven | None = "tt" if order == "tt" else "bb" if order == "bb" else None
-    interlaced = woven is not None
     if order_note:
         notes.append(order_note)
-    if interlaced:
-        notes.append(f"interlaced source ({'top' if order == 'tt' else 'bottom'} field first): "
+    # What is read: the source's frames, or with --deinterlace its fields as frames.
+    read, first, last = info, start, end
+    filters: list[str] = []
+    if woven and job.deinterlace:
+        read, filters = deinterlaced(info, woven)
+        first, last = 2 * start, 2 * end
+        notes.append(f"interlaced source ({'top' if woven == 'tt' else 'bottom'} field first) "
+                     f"deinterlaced with bwdif: {last - first} progressive frames at "
+                     f"{float(read.fps):.3f} fps")
+        woven = None
+    elif woven:
+        notes.append(f"interlaced source ({'top' if woven == 'tt' else 'bottom'} field first): "
                      "each field is colourised on its own and the master stays interlaced")
+    elif job.deinterlace:
+        notes.append("--deinterlace: the source is progressive, so nothing was deinterlaced")
     # A woven frame is two network inputs: half as many frames make one network batch.
-    per_batch = max(1, colouriser.batch_size // 2) if interlaced else colouriser.batch_size
+    per_batch = max(1, colouriser.batch_size // 2) if woven else colouriser.batch_size
 
-    total = end - start
+    total = last - first
+    per_source = total // (end - start)  # frames read per source frame: 1, or 2 deinterlaced
     width, height = info.display_size  # frames arrive upright
     turned = info.rotation in (90, 270)
-    writer = VideoWriter(job.dst, width * (2 if job.compare else 1), height, info.fps,
+    writer = VideoWriter(job.dst, width * (2 if job.compare else 1), height, read.fps,
                          codec=job.codec, crf=job.crf, streams_from=info,
                          audio_start=info.time_of(start),
                          audio_duration=info.time_of(end) - info.time_of(start) if
@@ -265,7 +255,7 @@ def render(job: RenderJob, cancel: CancelFlag = None, colouriser: Colouriser | N
     stop = threading.Event()
     frames: queue.Queue[tuple[int, np.ndarray] | None] = queue.Queue(maxsize=2 * job.batch_size)
     to_write: queue.Queue[Future[np.ndarray] | None] = queue.Queue(maxsize=4 * job.batch_size)
-    reader = _Reader(FrameReader(info, start, end), frames, stop)
+    reader = _Reader(FrameReader(read, first, last, filters=filters), frames, stop)
     wthread = _Writer(writer, to_write)
     pool = ThreadPoolExecutor(max_workers=max(1, min(4, (os.cpu_count() or 2))),
                               thread_name_prefix="restorer-post")
@@ -289,7 +279,8 @@ def render(job: RenderJob, cancel: CancelFlag = None, colouriser: Colouriser | N
                     break
                 batch.append(item[1])
             if is_cancelled(cancel):
-                raise Cancelled(f"export cancelled at frame {start + done}; nothing was written")
+                raise Cancelled(f"export cancelled at frame {start + done // per_source}; "
+                            "nothing was written")
             if reader.error is not None:
                 raise MediaError(f"decoding {info.path.name} failed: {reader.error}")
             if wthread.error is not None:
@@ -311,9 +302,10 @@ def render(job: RenderJob, cancel: CancelFlag = None, colouriser: Colouriser | N
         reader.join()
         if reader.reader.shortfall > 0 or done < total:
             why = reader.reader.errors.splitlines()[-1] if reader.reader.errors else "eof"
+            at = start + done // per_source
             raise MediaError(
-                f"{info.path.name} ended at frame {start + done} of {end}: the file is truncated "
-                f"or damaged ({why}); render a shorter range with --end {start + done}"
+                f"{info.path.name} ended at frame {at} of {end}: the file is truncated "
+                f"or damaged ({why}); render a shorter range with --end {at}"
             )
         to_write.put(None)
         wthread.join()
@@ -322,7 +314,8 @@ def render(job: RenderJob, cancel: CancelFlag = None, colouriser: Colouriser | N
         if wthread.written != total:
             raise OutputError(f"wrote {wthread.written} of {total} frames; output discarded")
         if is_cancelled(cancel):  # a cancel during the final flush still leaves nothing
-            raise Cancelled(f"export cancelled at frame {start + done}; nothing was written")
+            raise Cancelled(f"export cancelled at frame {start + done // per_source}; "
+                            "nothing was written")
         out = writer.commit()
         finished = True
         dt = time.perf_counter() - t0

@@ -165,3 +165,16 @@ def test_rgb_source_exports_to_yuv_codecs(codec: str, suffix: str, tmp_path: Pat
     dst = tmp_path / f"out{suffix}"
     list(render(RenderJob(src, dst, codec=codec), colouriser=tiny_colouriser))
     assert probe(dst).frame_count == probe(src).frame_count
+
+
+def test_deinterlace_writes_progressive_frames_at_field_rate(tmp_path: Path,
+                                                             tiny_colouriser) -> None:
+    src = _interlaced(tmp_path / "576i.mp4")
+    a = probe(src)
+    dst = tmp_path / "out.mp4"
+    events = list(render(RenderJob(src, dst, deinterlace=True, start=5, end=25),
+                         colouriser=tiny_colouriser))
+    assert "deinterlaced with bwdif: 40 progressive frames" in " ".join(events[-1].notes)
+    out = probe(dst)
+    assert (out.fps, out.frame_count, out.field_order) == (a.fps * 2, 40, "progressive")
+    assert events[-1].done == events[-1].total == 40

@@ -22,6 +22,7 @@ import numpy as np
 
 from restorer.engine import Colouriser
 from restorer.gui.cache import LRUCache
+from restorer.interlace import FieldOrder, field_order_for, finish_fields, predict_fields
 from restorer.look import Look
 from restorer.media import FrameReader, VideoInfo
 from restorer.media.seeker import FrameSeeker
@@ -83,6 +84,7 @@ class PreviewEngine:
         self._lock = threading.Lock()
         self._stab: ChromaStabiliser | None = None
         self._stab_last: int | None = None
+        self._fields: FieldOrder | None | bool = False  # False: not measured yet
 
     # ------------------------------------------------------------------ configuration
     def set_colouriser(self, colouriser: Colouriser | None) -> None:
@@ -130,12 +132,25 @@ class PreviewEngine:
     def _ab_key(self, n: int, size: int, col: Colouriser) -> tuple[int, int, int]:
         return (n, size, id(col))
 
+    def fields(self) -> FieldOrder | None:
+        """The field order an export of this episode colourises with ("tt"/"bb"), or None for
+        progressive frames: the same decision as the export's, made once (it reads a few
+        frames), so the preview shows what the export writes."""
+        if self._fields is False:
+            order, _ = field_order_for(self.info)
+            self._fields = "tt" if order == "tt" else "bb" if order == "bb" else None
+        assert self._fields is not True
+        return self._fields
+
     def render(self, n: int, look: Look | None = None,
                grey: np.ndarray | None = None) -> FrameResult:
         """Decode (or take ``grey``), colourise (or hit the cache) and merge frame ``n``."""
         look = look if look is not None else Look()
         if grey is None:
             grey = self.grey(n)
+        woven = self.fields()
+        if woven is not None and self.colouriser is not None:
+            return self._render_fields(n, grey, look, woven)
         with self._lock:
             col = self.colouriser
             if col is None:  # no model yet: show the original in both panes
@@ -162,6 +177,29 @@ class PreviewEngine:
         if look.stabilise <= 0:
             with self._lock:
                 if self.colouriser is col:  # not for a model replaced meanwhile
+                    self.abs.put(key, out.ab)
+        return FrameResult(n, grey, out.ab, out.rgb, look, infer_ms, False)
+
+    def _render_fields(self, n: int, grey: np.ndarray, look: Look,
+                       woven: FieldOrder) -> FrameResult:
+        """:meth:`render` for an interlaced episode: field by field, as the export does. Only
+        the finished ab is cached (the stabilised path recomputes both fields)."""
+        with self._lock:
+            col = self.colouriser
+            assert col is not None
+            key = ("fields", *self._ab_key(n, look.size_for(col.meta), col))
+            hit = self.abs.get(key) if look.stabilise <= 0 else None
+            if hit is None:
+                frame = predict_fields(col, [grey], look, self._stabiliser(n, look), woven)[0]
+                self.predictions += 1
+                infer_ms = self.last_infer_ms = col.last_infer_ms * 2
+        if hit is not None:
+            return FrameResult(n, grey, hit, merge(grey, hit, look.chroma), look, 0.0, True)
+        out = finish_fields(frame, look)
+        out.ab.setflags(write=False)
+        if look.stabilise <= 0:
+            with self._lock:
+                if self.colouriser is col:
                     self.abs.put(key, out.ab)
         return FrameResult(n, grey, out.ab, out.rgb, look, infer_ms, False)
 

@@ -277,6 +277,15 @@ class Timeline:
         return self.on_grid and not self.shared and not self.gaps
 
 
+def frame_slot(offset: int, frames_per_tick: float) -> int:
+    """The frame number of a timestamp ``offset`` ticks after the first frame's: its slot on
+    the constant-rate grid, rounding half up as ffmpeg's fps filter (round=near) does.
+
+    The one numbering rule: the probe counts frames with it and the desk's seeker numbers the
+    frames it decodes with it, so both agree with the export reader's sequential decode."""
+    return math.floor(offset * frames_per_tick + 0.5)
+
+
 def timeline(offsets: Sequence[int], frames_per_tick: Fraction) -> Timeline:
     """Place frames by their timestamp ``offsets`` (ticks after the first frame, >= 0)."""
     r = float(frames_per_tick)
@@ -286,7 +295,7 @@ def timeline(offsets: Sequence[int], frames_per_tick: Fraction) -> Timeline:
     on_grid, shared = True, False
     for off in offsets:
         x = off * r
-        slot = math.floor(x + 0.5)
+        slot = frame_slot(off, r)
         if abs(x - slot) > tol:
             on_grid = False
         if slot in seen:

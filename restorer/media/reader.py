@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import re
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from typing import Literal
 
 import numpy as np
@@ -68,19 +69,31 @@ def _command_parts(info: VideoInfo, start: int,
     return ["-ss", f"{t:.6f}"], scale, []
 
 
+def deinterlaced(info: VideoInfo, order: str) -> tuple[VideoInfo, list[str]]:
+    """What a reader of ``info`` yields through bwdif at field rate: each field of a woven
+    ``order`` ("tt"/"bb") source becomes a progressive frame, so rate and count double. Returns
+    the description to read with and the ``filters`` that make it."""
+    parity = {"tt": "tff", "bb": "bff"}[order]
+    doubled = replace(info, fps=info.fps * 2, frame_count=info.frame_count * 2,
+                      declared_frames=None if info.declared_frames is None
+                      else info.declared_frames * 2, field_order="progressive")
+    return doubled, [f"bwdif=mode=send_field:parity={parity}:deint=all"]
+
+
 class FrameReader:
     """Iterate ``(frame_number, frame)`` over ``[start, end)`` of a probed video.
 
     ``mode="gray"`` yields the luma plane (what a black-and-white master holds); ``mode="rgb"``
     yields colour frames, for building training data and for evaluation. ``size=(w, h)`` lets
-    ffmpeg scale while decoding (after turning the picture upright). ``width``/``height`` are the
+    ffmpeg scale while decoding (after turning the picture upright); ``filters`` are ffmpeg video
+    filters run first (see :func:`deinterlaced`). ``width``/``height`` are the
     frames' size: ``size``, else the video's ``display_size``. Use as a context manager, or call
     :meth:`close`.
     """
 
     def __init__(self, info: VideoInfo, start: int = 0, end: int | None = None,
                  mode: Mode = "gray", size: tuple[int, int] | None = None,
-                 threads: int = 0) -> None:
+                 threads: int = 0, filters: Sequence[str] = ()) -> None:
         end = info.frame_count if end is None else end
         if not 0 <= start < end <= info.frame_count:
             raise MediaError(
@@ -92,6 +105,9 @@ class FrameReader:
         self.channels = 3 if mode == "rgb" else 1
         self.shortfall = 0
         before, vf, after = _command_parts(info, start, size)
+        # Filters that change what a frame is (a deinterlacer doubling the rate) come first;
+        # ``info`` must then describe their output (rate, count), which numbering follows.
+        vf = [*filters, *vf]
         cmd = [ffmpeg_exe(), "-hide_banner", "-v", "error", "-nostdin",
                "-threads", str(threads), *before, "-i", str(info.path), "-map", "0:v:0",
                *(["-vf", ",".join(vf)] if vf else []), *after, "-frames:v", str(end - start),

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import itertools
 import logging
-import math
 import threading
 from collections.abc import Callable, Iterator
 from fractions import Fraction
@@ -24,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from restorer.errors import MediaError
-from restorer.media.probe import Turn, VideoInfo, display_turn
+from restorer.media.probe import Turn, VideoInfo, display_turn, frame_slot
 from restorer.media.reader import read_frame
 
 log = logging.getLogger(__name__)
@@ -174,8 +173,8 @@ class FrameSeeker:
         """
         if frame.pts is None or self._pts0 is None:
             raise _Fallback("frame without a timestamp")
-        t = Fraction(frame.pts - self._pts0) * self._stream.time_base * self.info.fps
-        return math.floor(t + Fraction(1, 2))
+        return frame_slot(frame.pts - self._pts0,
+                          float(self._stream.time_base * self.info.fps))
 
     def _note_key(self, idx: int, frame: Any) -> None:
         if frame.key_frame:

@@ -64,3 +64,25 @@ def test_export_in_batches_matches_the_preview_to_the_last_float_bit(clip_factor
     diff = np.stack([engine.render(n, look).rgb.astype(int) - f for n, f in enumerate(exported)])
     assert np.abs(diff).max() <= 1
     assert np.count_nonzero(diff) <= 1e-4 * diff.size
+
+
+@pytest.mark.parametrize("look", [Look(), Look(chroma=0.6, working_size=40, stabilise=0.7)],
+                         ids=["model-own", "stabilised"])
+def test_interlaced_preview_is_colourised_field_by_field_as_exported(tmp_path, tiny_net_meta,
+                                                                     look: Look) -> None:
+    import subprocess
+
+    from clips import FFMPEG
+
+    src = tmp_path / "576i.mp4"
+    subprocess.run([FFMPEG, "-v", "error", "-y", "-f", "lavfi", "-i",
+                    "testsrc2=size=96x64:rate=50:duration=0.5", "-vf",
+                    "format=gray,interlace=scan=tff", "-c:v", "libx264", "-preset", "ultrafast",
+                    "-flags", "+ildct+ilme", "-x264-params", "tff=1", str(src)], check=True)
+    net, meta = tiny_net_meta
+    col = Colouriser.from_net(net, meta, device="cpu", batch_size=1)
+    exported = _export(src, tmp_path / "ep.mkv", col, look)
+    engine = PreviewEngine(probe(src), col)
+    assert engine.fields() == "tt"
+    for n, frame in enumerate(exported):
+        np.testing.assert_array_equal(engine.render(n, look).rgb, frame, err_msg=f"frame {n}")
