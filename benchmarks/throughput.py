@@ -92,6 +92,60 @@ def bench_end_to_end(col: Colouriser, clip: Path, out: Path, look: Look) -> floa
     return events[-1].fps
 
 
+def _cpu_children() -> float:
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def _cpu_self() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def bench_stages(col: Colouriser, clip: Path, out: Path, look: Look, frames: int = 96
+                 ) -> dict[str, float]:
+    """CPU milliseconds per frame of each stage of the export, each run alone on ``frames``
+    frames (all threads' CPU time counted: a stage that spreads over both cores costs both).
+    Their sum against the pipeline's wall time shows how well the stages overlap."""
+    from restorer.color import merge_L_ab
+
+    info = probe(clip)
+    n = min(frames, info.frame_count)
+    cost: dict[str, float] = {}
+    c0 = _cpu_children()
+    greys = [g.copy() for _, g in FrameReader(info, 0, n)]
+    cost["decode (ffmpeg)"] = _cpu_children() - c0
+    c0 = _cpu_self()
+    for g in greys:
+        col.to_working(g, look)
+    cost["to working size"] = _cpu_self() - c0
+    col.predict(greys[: col.batch_size], look)  # warm-up
+    c0 = _cpu_self()
+    preds = col.predict(greys, look)
+    cost["network (+ L lookups)"] = _cpu_self() - c0 - cost["to working size"]
+    stab = col.new_stabiliser(look.replace(stabilise=0.7))
+    assert stab is not None
+    c0 = _cpu_self()
+    for p in preds:
+        stab.process(p.small, p.raw, L_small=p.L_small)
+    cost["stabiliser (when asked)"] = _cpu_self() - c0
+    c0 = _cpu_self()
+    abs_ = [Colouriser.upsample(p) for p in preds]
+    cost["guided upsample"] = _cpu_self() - c0
+    from restorer.color import grey_to_L
+
+    Ls = [grey_to_L(g) for g in greys]
+    c0 = _cpu_self()
+    rgbs = [merge_L_ab(L, ab, look.chroma) for L, ab in zip(Ls, abs_, strict=True)]
+    cost["merge + gamut + Lab->RGB"] = _cpu_self() - c0
+    c0 = _cpu_children()
+    with VideoWriter(out, info.width, info.height, info.fps, overwrite=True) as w:
+        for rgb in rgbs:
+            w.write(rgb)
+    cost["encode (ffmpeg, RGB->YUV + x264)"] = _cpu_children() - c0
+    return {k: v * 1000 / n for k, v in cost.items()}
+
+
 # Masters come in several GOP structures; scrubbing cost depends on the distance to a keyframe.
 PREVIEW_VARIANTS = {
     "H.264, GOP 250 (x264 default)": [],  # the generated clip itself
@@ -263,6 +317,19 @@ def main() -> None:
         print(f"{name:36s} median {res[name]:7.1f} fps   (runs: "
               f"{', '.join(f'{v:.1f}' for v in vals)})")
     if not args.preview_only:
+        print(f"CPU ms per frame by stage (each alone; torch threads "
+              f"{__import__('torch').get_num_threads()}, cv2 threads "
+              f"{__import__('cv2').getNumThreads()}, {__import__('os').cpu_count()} cores):")
+        stages = bench_stages(col, clip, tmp / "stages.mp4", look)
+        for name, ms in stages.items():
+            print(f"  {name:36s} {ms:7.1f} ms")
+            res[f"stage: {name}"] = ms
+        export_ms = sum(v for k, v in stages.items() if not k.startswith("stabiliser"))
+        cores = __import__("os").cpu_count() or 1
+        print(f"  {'sum (without the stabiliser)':36s} {export_ms:7.1f} ms: at most "
+              f"{1000 * cores / export_ms:.1f} fps on {cores} cores if the stages overlapped "
+              f"perfectly; measured end to end {res['end to end']:.1f} fps = "
+              f"{1000 / res['end to end']:.1f} ms wall per frame")
         ratio = res["end to end"] / res["ceiling (decode+encode, no model)"]
         print(f"{'end to end / ceiling':36s} {ratio:7.2f}")
         print(f"{'real time (25 fps) reached':36s} {'yes' if res['end to end'] >= 25 else 'no'}")

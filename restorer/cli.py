@@ -107,6 +107,7 @@ def _run_colourize(args: argparse.Namespace) -> int:
 
     from restorer.look import Look
     from restorer.media import probe
+    from restorer.record import record_export
     from restorer.render import RenderJob, render
 
     info = probe(args.input)
@@ -167,6 +168,11 @@ def _run_colourize(args: argparse.Namespace) -> int:
                 bar.close()
                 print(f"restorer: wrote {ev.output} ({ev.total} frames, {ev.fps:.1f} fps)",
                       file=sys.stderr)
+                try:
+                    record_export(job, ev.output, source_frames=info.frame_count,
+                                  frames_written=ev.total)
+                except RestorerError as exc:  # the master itself is complete and kept
+                    warn(str(exc))
     except Cancelled:
         if not terminated.is_set():
             raise

@@ -56,10 +56,10 @@ def run(args: argparse.Namespace) -> int:
     log_file = setup_logging()
     logging.getLogger(__name__).info("restorer-gui %s starting; log at %s", __version__, log_file)
 
-    window = MainWindow()
+    # The window tries --model first and remembers it only once it loads: a bad path given
+    # once must not become the model every later start fails on.
+    window = MainWindow(model=args.model)
     install_excepthook(lambda: window)
-    if args.model is not None:
-        window.model_path = args.model
     if args.screenshot is not None:
         w, _, h = str(args.size).partition("x")
         window.resize(int(w), int(h))

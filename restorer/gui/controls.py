@@ -6,9 +6,11 @@ Widgets write to the plain :class:`~restorer.gui.state.ViewState` and follow its
 from __future__ import annotations
 
 import html
+from collections.abc import Sequence
 from pathlib import Path
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import (
     QComboBox,
     QFormLayout,
@@ -26,13 +28,29 @@ from restorer.checkpoint import ModelMeta
 from restorer.gui.state import PRESET_LABELS, PRESETS, ViewState, preset_size
 
 
-def _percent_control(maximum: int, tip: str) -> tuple[QSlider, QSpinBox, QWidget]:
+class CommitSpinBox(QSpinBox):
+    """A spin box that says when the operator is done typing in it (Enter, Return or Escape).
+
+    A spin box with the focus keeps the arrow keys, Home/End and letters for its text, so the
+    desk's transport shortcuts stay dead until the focus moves; ``committed`` lets the window
+    hand the focus back to the viewer. Leaving by mouse or Tab moves the focus already.
+    """
+
+    committed = Signal()
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802
+        super().keyPressEvent(event)
+        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter, Qt.Key.Key_Escape):
+            self.committed.emit()
+
+
+def _percent_control(maximum: int, tip: str) -> tuple[QSlider, CommitSpinBox, QWidget]:
     """A 0..``maximum`` % slider with a spin box beside it, and the row holding both."""
     slider = QSlider(Qt.Orientation.Horizontal)
     slider.setRange(0, maximum)
     slider.setPageStep(10)
     slider.setToolTip(tip)
-    spin = QSpinBox()
+    spin = CommitSpinBox()
     spin.setRange(0, maximum)
     spin.setSuffix(" %")
     spin.setMinimumWidth(78)
@@ -50,6 +68,8 @@ _METRIC_LABELS = {"val_delta_e": "Val. ΔE2000", "val_psnr": "Val. PSNR (dB)",
 
 class ControlsPanel(QWidget):
     """Right-hand panel of the desk."""
+
+    editing_done = Signal()  # Enter (or Escape) in a number field: give the keys back
 
     def __init__(self, state: ViewState, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -85,12 +105,18 @@ class ControlsPanel(QWidget):
         self.model_title = QLabel("No model")
         self.model_title.setObjectName("cardTitle")
         self.model_title.setWordWrap(True)
+        self.model_notice = QLabel("")
+        self.model_notice.setObjectName("notice")
+        self.model_notice.setWordWrap(True)
+        self.model_notice.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.model_notice.hide()
         self.model_card = QLabel("")
         self.model_card.setWordWrap(True)
         self.model_card.setTextFormat(Qt.TextFormat.RichText)
         self.model_card.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
         self.model_card.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         lay.addWidget(self.model_title)
+        lay.addWidget(self.model_notice)
         lay.addWidget(self.model_card)
         outer.addWidget(card)
 
@@ -99,7 +125,12 @@ class ControlsPanel(QWidget):
         self.episode = QLabel("No episode")
         self.episode.setWordWrap(True)
         self.episode.setTextFormat(Qt.TextFormat.RichText)
+        self.episode_notes = QLabel("")
+        self.episode_notes.setObjectName("notice")
+        self.episode_notes.setWordWrap(True)
+        self.episode_notes.hide()
         il.addWidget(self.episode)
+        il.addWidget(self.episode_notes)
         outer.addWidget(self.info)
         outer.addStretch(1)
 
@@ -109,6 +140,8 @@ class ControlsPanel(QWidget):
             lambda i: state.set_preset(self.preset.itemData(i)))
         self.stabilise.valueChanged.connect(lambda v: state.set_stabilise(v / 100))
         self.stabilise_spin.valueChanged.connect(lambda v: state.set_stabilise(v / 100))
+        self.chroma_spin.committed.connect(self.editing_done)
+        self.stabilise_spin.committed.connect(self.editing_done)
         state.changed.connect(self._on_state)
         self._sync()
 
@@ -131,6 +164,23 @@ class ControlsPanel(QWidget):
     def _on_state(self, name: str, value: object) -> None:
         if name in ("chroma", "stabilise", "preset", "model_size"):
             self._sync()
+
+    def show_loading(self, path: str = "") -> None:
+        """A model is being read (seconds for the default at start-up): say so, not "No model"."""
+        self.model_title.setText("Loading model…")
+        self.model_card.setText(html.escape(Path(path).name) if path else "")
+
+    def show_model_notice(self, text: str) -> None:
+        """A line above the model card (a model that failed, and what is used instead);
+        empty hides it."""
+        self.model_notice.setText(text)
+        self.model_notice.setVisible(bool(text))
+
+    def show_source_notes(self, notes: Sequence[str]) -> None:
+        """What the operator must know about the episode (e.g. that it is already in colour);
+        stays until another episode is opened."""
+        self.episode_notes.setText("\n".join(f"Note: {n[:1].upper()}{n[1:]}." for n in notes))
+        self.episode_notes.setVisible(bool(notes))
 
     def show_model(self, meta: ModelMeta | None, path: str = "", device: str = "") -> None:
         if meta is None:

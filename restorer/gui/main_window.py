@@ -8,6 +8,7 @@ sequentially and drops frames, and the export dialog runs the library's render i
 from __future__ import annotations
 
 import copy
+import hashlib
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -39,22 +40,35 @@ from PySide6.QtWidgets import (
 )
 
 from restorer import __version__, scenes
+from restorer.checkpoint import default_model_path
 from restorer.engine import Colouriser
-from restorer.gui import theme
+from restorer.errors import ModelError
+from restorer.gui import dialogs, theme
 from restorer.gui.controls import ControlsPanel
 from restorer.gui.dialogs import log_path, show_error
 from restorer.gui.export_dialog import ExportDialog
-from restorer.gui.preview import FrameResult, PreviewEngine, merge
+from restorer.gui.preview import DecodedFrame, FrameResult, PreviewEngine, merge
 from restorer.gui.state import MODE_LABELS, VIEW_MODES, ViewState
 from restorer.gui.timeline import Timeline
 from restorer.gui.viewer import Viewer
-from restorer.gui.workers import LatestRunner, Worker, active_workers, create_worker, quit_all
+from restorer.gui.workers import (
+    SCRUB_COLOUR,
+    SCRUB_ORIGINAL,
+    LatestRunner,
+    Worker,
+    active_workers,
+    create_worker,
+    quit_all,
+)
 from restorer.media import VideoInfo, probe
+from restorer.render import source_notes
 
 log = logging.getLogger(__name__)
 
 MODEL_SUFFIXES = (".safetensors",)
 MAX_RECENT = 8
+#: Episodes whose playhead, marks, stabilisation and wipe are remembered (oldest forgotten).
+MAX_EPISODE_MEMORY = 50
 ColouriserFactory = Callable[[Path | None], Colouriser]
 
 
@@ -66,6 +80,28 @@ def _timed_merge(grey: np.ndarray, ab: np.ndarray, chroma: float) -> tuple[np.nd
     t0 = time.perf_counter()
     rgb = merge(grey, ab, chroma)
     return rgb, (time.perf_counter() - t0) * 1000
+
+
+def _int_or_none(value: object) -> int | None:
+    """A stored whole number (an int, or a str from an INI file); None when absent or bad."""
+    try:
+        return int(str(value)) if value not in (None, "") else None
+    except ValueError:
+        return None
+
+
+def _float_or_none(value: object) -> float | None:
+    try:
+        return float(str(value)) if value not in (None, "") else None
+    except ValueError:
+        return None
+
+
+def _episode_group(path: Path) -> str:
+    """The settings group for one episode: a digest, since a path's slashes are group
+    separators in QSettings."""
+    digest = hashlib.sha1(str(path.resolve()).encode("utf-8"), usedforsecurity=False)
+    return f"episodes/{digest.hexdigest()[:20]}"
 
 
 def _scan_cuts(info: VideoInfo, cancel: Any = None) -> Iterator[list[int]]:
@@ -87,7 +123,10 @@ class MainWindow(QMainWindow):
     settings : QSettings, optional
         Where preferences persist (default: the user's Restorer settings).
     load_model : bool
-        Load the remembered (or shipped default) model at start-up when no colouriser is given.
+        Load a model at start-up when no colouriser is given: ``model``, else the remembered
+        one, else the shipped default; one that fails falls back to the shipped default.
+    model : Path, optional
+        The model asked for on the command line (``--model``); remembered only if it loads.
     """
 
     preview_shown = Signal(int)  # frame number now on screen
@@ -97,18 +136,27 @@ class MainWindow(QMainWindow):
     def __init__(self, colouriser: Colouriser | None = None, *,
                  colouriser_factory: ColouriserFactory | None = None,
                  settings: QSettings | None = None, load_model: bool = True,
-                 parent: QWidget | None = None) -> None:
+                 model: Path | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.settings = settings if settings is not None else QSettings()
         self.colouriser_factory = colouriser_factory or _load_colouriser
         self.colouriser: Colouriser | None = colouriser
+        # The file of the model in use: set only once a model has loaded from it.
         self.model_path: Path | None = None
+        self._session_model = Path(model) if model is not None else None
+        self._remembered_model: Path | None = None
+        self._model_loads = 0  # loads under way
+        self._loading_path: Path | None = None
+        self._startup_load = colouriser is None and load_model
+        self.source_notes: list[str] = []  # for self.info, once measured
+        self._notes_worker: Worker | None = None
         self.info: VideoInfo | None = None
         self.engine: PreviewEngine | None = None
         self.current: FrameResult | None = None
         self.state = ViewState()
         self.export_dialog: ExportDialog | None = None
         self._closing = False
+        self._quit_confirmed = False
         self._play_worker: Worker | None = None
         self._play_gen = 0
         self._from_play = False
@@ -150,6 +198,10 @@ class MainWindow(QMainWindow):
         self.timeline = Timeline(self.state)
         self.timeline.scrubbed.connect(self.scrub_to)
         self.controls = ControlsPanel(self.state)
+        # Enter in a number field hands the keys back to the transport (the field would keep
+        # the arrows, Home/End and letters for its own text otherwise).
+        self.controls.editing_done.connect(
+            lambda: self.viewer.setFocus(Qt.FocusReason.OtherFocusReason))
 
         self.transport = QWidget()
         self.transport.setObjectName("transport")
@@ -218,7 +270,7 @@ class MainWindow(QMainWindow):
                            "Open a colourisation model (.safetensors)")
         self.act_export = a("&Export…", self.show_export, "Ctrl+E", "export",
                             "Export the colourised episode or the in/out range")
-        self.act_quit = a("&Quit", self.close, QKeySequence.StandardKey.Quit)
+        self.act_quit = a("&Quit", self.quit_desk, QKeySequence.StandardKey.Quit)
         self.act_play = a("Play / pause", lambda: s.toggle_play(), "Space", "play")
         self.act_next = a("Next frame", lambda: self._step(1), "Right", "step-forward")
         self.act_prev = a("Previous frame", lambda: self._step(-1), "Left", "step-back")
@@ -347,7 +399,7 @@ class MainWindow(QMainWindow):
         self.mode_actions[self.state.mode].setChecked(True)
         self.viewer.set_mode(self.state.mode)
         model = st.value("model/path", "")
-        self.model_path = Path(str(model)) if model and self.colouriser is None else None
+        self._remembered_model = Path(str(model)) if model else None
 
     def save_settings(self) -> None:
         st = self.settings
@@ -356,9 +408,46 @@ class MainWindow(QMainWindow):
         st.setValue("view/chroma", self.state.chroma)
         st.setValue("view/mode", self.state.mode)
         st.setValue("view/preset", self.state.preset)
-        if self.model_path is not None:
-            st.setValue("model/path", str(self.model_path))
+        # model/path is written only when a model chosen by the operator loads (open_model):
+        # a path that failed, or the shipped default, is never made the one to start with.
+        self._save_episode_state()
         st.sync()
+
+    def _save_episode_state(self) -> None:
+        """Where the operator left the open episode, for when it is opened again."""
+        info = self.info
+        if info is None:
+            return
+        st, s = self.settings, self.state
+        group = _episode_group(info.path)
+        st.setValue(f"{group}/path", str(info.path))
+        st.setValue(f"{group}/frame", s.frame)
+        st.setValue(f"{group}/in", "" if s.in_point is None else s.in_point)
+        st.setValue(f"{group}/out", "" if s.out_point is None else s.out_point)
+        st.setValue(f"{group}/stabilise", s.stabilise)
+        st.setValue(f"{group}/wipe", float(self.viewer.divider))
+        order = [group] + [g for g in self._episode_order() if g != group]
+        for old in order[MAX_EPISODE_MEMORY:]:
+            st.remove(old)
+        st.setValue("episodes-order", order[:MAX_EPISODE_MEMORY])
+
+    def _episode_order(self) -> list[str]:
+        value = self.settings.value("episodes-order", [])
+        if isinstance(value, str):
+            value = [value]
+        return [str(v) for v in cast("Iterable[object]", value or [])]
+
+    def _episode_memory(self, info: VideoInfo) -> dict[str, Any]:
+        """What :meth:`_save_episode_state` kept for ``info`` (empty when it is new here)."""
+        st = self.settings
+        group = _episode_group(info.path)
+        if str(st.value(f"{group}/path", "")) != str(info.path):
+            return {}
+        return {"frame": _int_or_none(st.value(f"{group}/frame")),
+                "in": _int_or_none(st.value(f"{group}/in")),
+                "out": _int_or_none(st.value(f"{group}/out")),
+                "stabilise": _float_or_none(st.value(f"{group}/stabilise")),
+                "wipe": _float_or_none(st.value(f"{group}/wipe"))}
 
     def last_folder(self) -> str:
         return str(self.settings.value("paths/last_folder", str(Path.home())))
@@ -391,7 +480,37 @@ class MainWindow(QMainWindow):
 
     # ================================================================== models
     def _load_initial_model(self) -> None:
-        self.open_model(self.model_path, remember=False, quiet_missing=self.model_path is None)
+        """The command line's model, else the remembered one, else the shipped default; a
+        chosen model that fails falls back to the default, with a notice saying so."""
+        self._startup_load = False
+        default = default_model_path()
+        chosen = self._session_model or self._remembered_model
+        if chosen is None or chosen == default:
+            self.open_model(default, remember=False, on_failed=self._default_failed)
+            return
+        from_command_line = self._session_model is not None
+
+        def fall_back(exc: BaseException) -> None:
+            if not from_command_line:  # it would fail again at every start
+                self.settings.remove("model/path")
+            notice = (f"Could not load the model {chosen} ({exc}); using the shipped default "
+                      f"model instead.")
+            log.warning("%s", notice)
+            self.controls.show_model_notice(notice)
+            self.statusBar().showMessage(notice, 30000)
+            self.open_model(default, remember=False,
+                            on_failed=lambda e: self._default_failed(e, notice))
+
+        # A model from the command line becomes the one to start with only once it loads.
+        self.open_model(chosen, remember=from_command_line, on_failed=fall_back)
+
+    def _default_failed(self, exc: BaseException, before: str = "") -> None:
+        """No model at all: the shipped one is missing or damaged, so here (and only here)
+        reinstalling is the right advice."""
+        log.warning("the shipped default model did not load: %s", exc)
+        notice = (f"The shipped default model could not be loaded ({exc}): open a model with "
+                  "File > Open model…, or reinstall Restorer to restore it.")
+        self.controls.show_model_notice(f"{before}\n{notice}" if before else notice)
 
     def open_model_dialog(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Open model", self.last_folder(),
@@ -400,27 +519,44 @@ class MainWindow(QMainWindow):
             self.open_model(Path(path))
 
     def open_model(self, path: Path | None, remember: bool = True,
-                   quiet_missing: bool = False) -> None:
-        """Load a model in the background; on success it replaces the one in use."""
+                   on_failed: Callable[[BaseException], None] | None = None) -> None:
+        """Load a model in the background; on success it replaces the one in use.
+
+        ``remember``: make it the model the next start opens. ``on_failed`` handles a failure
+        instead of the error dialog (the start-up fallback).
+        """
         if self._closing:
             return
         self.job_label.setText("Loading model…")
+        self._model_loads += 1
+        self._loading_path = path
+        self._show_model()
+
+        def finished() -> None:
+            self._model_loads -= 1
+            if not self._model_loads:
+                self.job_label.setText("")
+                self._loading_path = None
 
         def done(col: Colouriser) -> None:
-            self.job_label.setText("")
+            finished()
             if self._closing:
                 return
+            if remember:
+                self.controls.show_model_notice("")  # the operator chose again
             self.set_colouriser(col, path)
             if remember and path is not None:
                 self.settings.setValue("model/path", str(path))
 
         def failed(exc: BaseException) -> None:
-            self.job_label.setText("")
-            if quiet_missing and not (path and Path(path).exists()):
-                log.warning("no model loaded: %s", exc)
-                self.controls.model_card.setText(f"{exc}. Open a model from the File menu.")
+            finished()
+            if self._closing:
                 return
-            show_error(self, exc, "opening the model")
+            self._show_model()
+            if on_failed is not None:
+                on_failed(exc)
+            else:
+                show_error(self, exc, "opening the model")
 
         create_worker(self.colouriser_factory, path, on_returned=done, on_errored=failed)
 
@@ -431,23 +567,35 @@ class MainWindow(QMainWindow):
         if self.engine is not None:
             self.engine.set_colouriser(col)
         self._show_model()
+        if self.export_dialog is not None:
+            self.export_dialog.set_model(self.model_path, col.meta.name)
         self.model_changed.emit(col)
         self.request_preview()
 
+    @property
+    def model_loading(self) -> bool:
+        """A model is being read (and none is in use yet, or another replaces it)."""
+        return self._model_loads > 0 or self._startup_load
+
     def _show_model(self) -> None:
         col = self.colouriser
-        self.controls.show_model(col.meta if col else None,
-                                 str(self.model_path) if self.model_path else "",
-                                 str(col.device) if col else "")
+        if col is None and self.model_loading:
+            path = self._loading_path or self._session_model or self._remembered_model
+            self.controls.show_loading(str(path) if path else "")
+        else:
+            self.controls.show_model(col.meta if col else None,
+                                     str(self.model_path) if self.model_path else "",
+                                     str(col.device) if col else "")
         self._update_status()
 
     def export_colouriser(self) -> Colouriser | None:
         """A private copy of the colouriser for an export, so preview and export never share it."""
         col = self.colouriser
         if col is None:
+            if self.model_loading:
+                raise ModelError("the model is still loading; export once the Model panel "
+                                 "shows it")
             if self.model_path is None:
-                from restorer.errors import ModelError
-
                 raise ModelError("no model is loaded; open one with File > Open model")
             return None  # render() loads the model file itself
         return Colouriser(copy.deepcopy(col.net), col.meta, device=col.device,
@@ -489,6 +637,7 @@ class MainWindow(QMainWindow):
         self._open_worker = create_worker(probe, path, on_returned=done, on_errored=failed)
 
     def _set_episode(self, info: VideoInfo) -> None:
+        self._save_episode_state()  # of the episode being replaced
         self._stop_play()
         self.previews.invalidate()
         self.merges.invalidate()
@@ -506,8 +655,20 @@ class MainWindow(QMainWindow):
             f"{info.frame_count} frames ({info.timecode(max(0, info.frame_count - 1))})<br>"
             f"<span style='color:#8c8c8c'>{info.codec}, {info.pix_fmt}, "
             f"{len(info.audio)} audio stream{'s' if len(info.audio) != 1 else ''}</span>")
-        self.state.reset(info.frame_count, float(info.fps))
+        self.source_notes = []
+        self.controls.show_source_notes([])
+        # Where the operator left this episode last time, if it was open here before.
+        memory = self._episode_memory(info)
+        wipe = memory.get("wipe")
+        if wipe is not None:
+            self.viewer.divider = max(0.0, min(1.0, wipe))
+        self.state.reset(info.frame_count, float(info.fps), frame=memory.get("frame") or 0,
+                         in_point=memory.get("in"), out_point=memory.get("out"))
+        stabilise = memory.get("stabilise")
+        if stabilise is not None:
+            self.state.set_stabilise(stabilise)
         self._update_transport()
+        self._update_status()
         self.episode_opened.emit(info)
         if self._cuts_worker is not None:
             self._cuts_worker.quit()
@@ -515,6 +676,21 @@ class MainWindow(QMainWindow):
                                           on_yielded=lambda c, i=info: self._on_cuts(i, c),
                                           on_errored=lambda e: log.warning(
                                               "cut detection failed: %s", e))
+        # Decodes a few frames, so off the UI thread; the episode is usable meanwhile.
+        self._notes_worker = create_worker(
+            source_notes, info, on_returned=lambda n, i=info: self._on_source_notes(i, n),
+            on_errored=lambda e: log.warning("checking the source failed: %s", e))
+
+    def _on_source_notes(self, info: VideoInfo, notes: list[str]) -> None:
+        """Things to know about the source (e.g. that it is in colour already): in the
+        Episode panel, and in the export dialog, for as long as the episode is open."""
+        if info is not self.info or self._closing:
+            return
+        self.source_notes = list(notes)
+        self.controls.show_source_notes(self.source_notes)
+        dlg = self.export_dialog
+        if dlg is not None and dlg.info is info and not dlg.stale:
+            dlg.add_notes(self.source_notes)
 
     def _on_cuts(self, info: VideoInfo, cuts: list[int]) -> None:
         if info is self.info and not self._closing:
@@ -522,25 +698,61 @@ class MainWindow(QMainWindow):
 
     # ================================================================== preview
     def request_preview(self) -> int | None:
-        """Ask for the frame under the playhead; returns the request's generation number."""
-        if self.engine is None or self._closing:
+        """Ask for the frame under the playhead: its original alone (a decode: cheap enough for
+        the original pane to follow a drag) and its colour (with its own original); returns the
+        colour request's generation number."""
+        engine = self.engine
+        if engine is None or self._closing:
             return None
-        gen = self.previews.submit(self.engine.render, self.state.frame, self.state.look)
-        self._request_t0 = {gen: time.perf_counter()}
+        n, look = self.state.frame, self.state.look
+        self.previews.submit(engine.decoded, n, lane=SCRUB_ORIGINAL)
+        # A new key drops colour still being made by a replaced model or at another working
+        # size; chroma is left out, as a re-merge brings any result to the slider's strength.
+        key = (engine, engine.colouriser, look.replace(chroma=1.0))
+        gen = self.previews.submit(engine.render, n, look, lane=SCRUB_COLOUR, key=key)
+        self._request_t0[gen] = time.perf_counter()
         self.merges.invalidate()
         return gen
 
-    def _on_preview(self, gen: int, res: FrameResult) -> None:
+    def _on_preview(self, gen: int, res: FrameResult | DecodedFrame) -> None:
+        if isinstance(res, DecodedFrame):
+            if not self._closing and self.viewer.set_original(res.n, res.grey, gen):
+                self.preview_shown.emit(res.n)
+            return
         t0 = self._request_t0.pop(gen, None)
+        for older in [g for g in self._request_t0 if g < gen]:  # coalesced: never delivered
+            del self._request_t0[older]
         if t0 is not None:
             self.last_preview_ms = (time.perf_counter() - t0) * 1000
-        self._show_result(res)
+        if not self._colour_waits(gen, res):
+            self._show_result(res, gen)
 
-    def _show_result(self, res: FrameResult) -> None:
+    def _colour_waits(self, gen: int, res: FrameResult) -> bool:
+        """Whether the colour pane keeps its picture rather than show ``res``.
+
+        A colour frame is only ever shown with its own original, so one that finishes after
+        the original pane has moved on steps that pane back to its frame. While the drag goes
+        on, a newer original is being decoded and replaces it within one decode; once the
+        playhead rests (nothing left to decode) the step back would stay on screen until the
+        playhead's own colour, already asked for, arrives: so the colour pane waits for it.
+        With the original alone on screen, a step back would be all the operator sees.
+        """
+        v = self.viewer
+        if v.frame == res.n or gen > v.stamp:
+            return False  # same frame, or newer than the original on screen: no step back
+        if self.state.mode == "original":
+            return True
+        return (not self.previews.lane_busy(SCRUB_ORIGINAL)
+                and self.previews.latest(SCRUB_COLOUR) > gen)
+
+    def _show_result(self, res: FrameResult, stamp: int | None = None) -> None:
+        """Show ``res`` in both panes: the colour frame with its own original."""
         if self._closing:
             return
         self.current = res
-        self.viewer.set_frames(res.n, res.grey, res.rgb)
+        if stamp is None:  # a playback frame: no scrub picture asked for earlier may replace it
+            stamp = self.previews.generation.current
+        self.viewer.set_frames(res.n, res.grey, res.rgb, stamp)
         if res.chroma != self.state.chroma:
             self._request_merge()
         self._update_status()
@@ -634,9 +846,12 @@ class MainWindow(QMainWindow):
 
     def _stop_play(self) -> None:
         self._play_gen += 1
+        self._dropped = 0  # counts one playback; a stopped desk drops nothing
         if self._play_worker is not None:
             self._play_worker.quit()
             self._play_worker = None
+        if not self._closing:
+            self._update_status()
 
     def _on_play_frame(self, gen: int, res: FrameResult) -> None:
         if gen != self._play_gen or self._closing:
@@ -665,12 +880,19 @@ class MainWindow(QMainWindow):
             QMessageBox.information(self, "Export", "Open an episode first (File > Open).") \
                 if not self._closing else None
             return
-        if self.export_dialog is not None and self.export_dialog.running:
-            self.export_dialog.show()
-            self.export_dialog.raise_()
+        old = self.export_dialog
+        if old is not None and old.running:  # one export at a time: show the one running
+            old.show()
+            old.raise_()
             return
+        if old is not None:  # a fresh dialog for the episode, marks and model of now
+            old.close()
+            old.deleteLater()
+        col = self.colouriser
         dlg = ExportDialog(self.info, self.state, self.export_colouriser, self.model_path,
-                           str(self.settings.value("paths/export_folder", "")), self)
+                           str(self.settings.value("paths/export_folder", "")), self,
+                           model_name=col.meta.name if col is not None else "",
+                           source_notes=self.source_notes)
         dlg.completed.connect(self._on_export_done)
         self.export_dialog = dlg
         dlg.show()
@@ -678,6 +900,16 @@ class MainWindow(QMainWindow):
     def _on_export_done(self, path: Path) -> None:
         self.settings.setValue("paths/export_folder", str(Path(path).parent))
         self.statusBar().showMessage(f"Exported {path}", 10000)
+
+    def _confirm_stop_export(self) -> bool:
+        """True when no export runs, or the operator agrees to stop it."""
+        dlg = self.export_dialog
+        if dlg is None or not dlg.running:
+            return True
+        return dialogs.confirm(
+            self, "Export running",
+            f"An export is running ({int(dlg.fraction * 100)}%). Stop it and quit?",
+            "Stop and quit", "Keep exporting")
 
     # ================================================================== status
     def _update_transport(self) -> None:
@@ -698,7 +930,8 @@ class MainWindow(QMainWindow):
 
     def _update_status(self) -> None:
         col = self.colouriser
-        self.device_label.setText(f"Device: {col.device}" if col else "No model")
+        self.device_label.setText(f"Device: {col.device}" if col else
+                                  "Loading model…" if self.model_loading else "No model")
         e = self.engine
         if e is not None:
             ms = e.last_infer_ms
@@ -760,7 +993,21 @@ class MainWindow(QMainWindow):
             self.engine.close()
         return drained
 
+    def quit_desk(self) -> None:
+        """File > Quit (Ctrl+Q): ask before stopping a running export, then close."""
+        if self._confirm_stop_export():
+            self._quit_confirmed = True
+            self.close()
+
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
+        """Close; a close from the window system (the title bar) asks first when an export is
+        running. A close() from code (quit_desk, which has asked; the screenshot mode) does not
+        ask: its caller has decided."""
+        if (event.spontaneous() and not self._quit_confirmed
+                and not self._confirm_stop_export()):
+            event.ignore()
+            return
+        self._quit_confirmed = False
         self.save_settings()
         self.shutdown()
         super().closeEvent(event)

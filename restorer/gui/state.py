@@ -106,17 +106,26 @@ class ViewState:
         return True
 
     # ------------------------------------------------------------------ episode
-    def reset(self, frame_count: int, fps: float) -> None:
-        """A new episode: frame 0, no marks, playback stopped."""
+    def reset(self, frame_count: int, fps: float, *, frame: int = 0,
+              in_point: int | None = None, out_point: int | None = None) -> None:
+        """A new episode: playback stopped, at ``frame`` (0) with the given marks (none).
+
+        A reopened episode passes where it was left; values out of range are clamped, and
+        marks in the wrong order are dropped, so a stale record never breaks the desk.
+        """
         self.speed = 0.0
         self.frame_count = max(0, int(frame_count))
         self.fps = float(fps) if fps > 0 else 25.0
-        self.in_point = self.out_point = None
+        self.in_point = self.clamp(in_point) if in_point is not None else None
+        self.out_point = self.clamp(out_point) if out_point is not None else None
+        if (self.in_point is not None and self.out_point is not None
+                and self.out_point < self.in_point):
+            self.in_point = self.out_point = None
         self.cuts = []
         self.frame = -1  # so the next line always notifies
         self.changed.emit("episode", self.frame_count)
-        self.set_frame(0)
-        self.changed.emit("marks", (None, None))
+        self.set_frame(frame)
+        self.changed.emit("marks", (self.in_point, self.out_point))
 
     @property
     def loaded(self) -> bool:

@@ -29,7 +29,6 @@ CUT = "#c05050"
 PLAYHEAD = "#f0f0f0"
 
 
-
 def _icon(name: str) -> str:
     return (ICONS / f"{name}.svg").as_posix()
 
@@ -102,7 +101,11 @@ QSpinBox::up-arrow {{ image: url("{_icon('chevron-up')}"); width: 9px; height: 9
 QSpinBox::down-arrow {{ image: url("{_icon('chevron-down')}"); width: 9px; height: 9px; }}
 QScrollBar {{ background: {BG}; }}
 QToolTip {{ background: {PANEL}; color: {TEXT}; border: 1px solid {BORDER}; }}
-QMessageBox QLabel {{ min-width: 360px; }}
+/* Only the text labels: the icon is a QLabel too, and widening it pushed the text right. */
+QMessageBox QLabel#qt_msgbox_label, QMessageBox QLabel#qt_msgbox_informativelabel {{
+    min-width: 360px; }}
+QLabel#notice {{ background: {FIELD}; border: 1px solid #6a6a6a; border-radius: 3px;
+                padding: 4px 6px; color: {TEXT}; }}
 """
 
 

@@ -3,6 +3,11 @@
 Modes: side by side, a split wipe with a draggable divider, original only, colour only.
 Both panes are painted by one widget from one transform (zoom and the image point at the pane
 centre), which is what keeps them synchronised: there is nothing to keep in sync.
+
+While scrubbing, the original pane takes decoded frames on their own (:meth:`Viewer.set_original`)
+and a colour frame always arrives with its own original (:meth:`Viewer.set_frames`), so the
+colour pane never changes to a frame other than the original's. The wipe, one picture of two
+halves, paints the colour frame beside the original it came with.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ class Viewer(QWidget):
     """Paints the original and colour frames according to the viewer mode."""
 
     zoom_changed = Signal(float)  # effective zoom, 1.0 = one image pixel per screen pixel
+    content_changed = Signal()  # a pane got a new picture (see frame, colour_frame)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -42,8 +48,13 @@ class Viewer(QWidget):
         self.mode = "side"
         self.original: np.ndarray | None = None
         self.colour: np.ndarray | None = None
-        self.frame: int | None = None
+        self.frame: int | None = None  # the original pane's frame
+        self.colour_frame: int | None = None  # the colour pane's frame
+        # Request order of the picture in the original pane: a later-finishing older request
+        # never replaces it (see set_original).
+        self.stamp = 0
         self._orig_img: QImage | None = None
+        self._pair_img: QImage | None = None  # the original that came with the colour frame
         self._colour_img: QImage | None = None
         self._fit = True
         self._zoom = 1.0
@@ -54,23 +65,48 @@ class Viewer(QWidget):
         self.placeholder = "Open an episode (Ctrl+O) or drop a video file here"
 
     # ------------------------------------------------------------------ content
-    def set_frames(self, n: int, original: np.ndarray, colour: np.ndarray) -> None:
+    def set_frames(self, n: int, original: np.ndarray, colour: np.ndarray,
+                   stamp: int = 0) -> None:
+        """Show frame ``n`` in both panes: a colour picture always comes with its own original,
+        so the panes never pair a colour frame with another frame's original."""
+        self._set_original(n, original)
+        self.colour_frame, self.colour = n, colour
+        self._pair_img, self._colour_img = self._orig_img, to_qimage(colour)
+        self.stamp = max(self.stamp, stamp)
+        self.update()
+        self.content_changed.emit()
+
+    def set_original(self, n: int, original: np.ndarray, stamp: int) -> bool:
+        """Show frame ``n`` in the original pane only, unless what is there came from a newer
+        request than ``stamp`` (the pictures of a drag finish out of order). True if shown."""
+        if stamp <= self.stamp and self.original is not None:
+            return False
+        self.stamp = stamp
+        self._set_original(n, original)
+        self.update()
+        self.content_changed.emit()
+        return True
+
+    def _set_original(self, n: int, original: np.ndarray) -> None:
         new_size = self.original is None or self.original.shape[:2] != original.shape[:2]
-        self.frame, self.original, self.colour = n, original, colour
-        self._orig_img, self._colour_img = to_qimage(original), to_qimage(colour)
+        self.frame, self.original = n, original
+        self._orig_img = to_qimage(original)
         if new_size:
             self._centre = QPointF(original.shape[1] / 2, original.shape[0] / 2)
-        self.update()
 
     def set_colour(self, colour: np.ndarray) -> None:
+        """A new picture of the frame the colour pane already shows (a re-merge)."""
         self.colour = colour
         self._colour_img = to_qimage(colour)
         self.update()
+        self.content_changed.emit()
 
     def clear(self) -> None:
-        self.frame = self.original = self.colour = None
-        self._orig_img = self._colour_img = None
+        self.frame = self.colour_frame = self.original = self.colour = None
+        self._orig_img = self._pair_img = self._colour_img = None
+        self.stamp = 0
         self.update()
+        self.content_changed.emit()
 
     def set_mode(self, mode: str) -> None:
         self.mode = mode
@@ -146,30 +182,35 @@ class Viewer(QWidget):
     def paintEvent(self, event: object) -> None:  # noqa: N802
         p = QPainter(self)
         p.fillRect(self.rect(), QColor(theme.VIEWER))
-        if self._orig_img is None or self._colour_img is None:
+        if self._orig_img is None:
             p.setPen(QColor(theme.TEXT_DIM))
             p.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter, self.placeholder)
             return
         smooth = abs(self.scale() - round(self.scale())) > 1e-6 or self.scale() < 1
         p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, smooth)
         panes = self.panes()
+        colour = self._colour_img
         if self.mode == "side":
             self._paint_pane(p, panes[0], self._orig_img, "ORIGINAL")
-            self._paint_pane(p, panes[1], self._colour_img, "COLOUR")
-        elif self.mode == "original":
+            self._paint_pane(p, panes[1], colour, "COLOUR")
+        elif self.mode == "original" or (self.mode == "wipe" and colour is None):
             self._paint_pane(p, panes[0], self._orig_img, "ORIGINAL")
         elif self.mode == "colour":
-            self._paint_pane(p, panes[0], self._colour_img, "COLOUR")
+            self._paint_pane(p, panes[0], colour, "COLOUR")
         else:
             self._paint_wipe(p, panes[0])
         p.end()
 
-    def _paint_pane(self, p: QPainter, pane: QRectF, img: QImage, caption: str,
+    def _paint_pane(self, p: QPainter, pane: QRectF, img: QImage | None, caption: str,
                     clip: QRectF | None = None) -> None:
-        p.save()
-        p.setClipRect(clip or pane)
-        p.drawImage(self.image_rect(pane), img)
-        p.restore()
+        if img is None:  # the first colour frame of an episode is still being made
+            p.setPen(QColor(theme.TEXT_DIM))
+            p.drawText(pane, Qt.AlignmentFlag.AlignCenter, "Colourising…")
+        else:
+            p.save()
+            p.setClipRect(clip or pane)
+            p.drawImage(self.image_rect(pane), img)
+            p.restore()
         if clip is None:
             self._caption(p, self._caption_area(pane), caption)
 
@@ -177,8 +218,10 @@ class Viewer(QWidget):
         x = pane.left() + pane.width() * self.divider
         left = QRectF(pane.left(), pane.top(), x - pane.left(), pane.height())
         right = QRectF(x, pane.top(), pane.right() - x, pane.height())
-        assert self._orig_img is not None and self._colour_img is not None  # paintEvent checked
-        self._paint_pane(p, pane, self._orig_img, "", clip=left)
+        # One picture of two halves: both come from one frame (the colour's own original), even
+        # while a drag has moved the original pane on.
+        assert self._pair_img is not None and self._colour_img is not None  # paintEvent checked
+        self._paint_pane(p, pane, self._pair_img, "", clip=left)
         self._paint_pane(p, pane, self._colour_img, "", clip=right)
         p.setPen(QPen(QColor(theme.PLAYHEAD), 1.5))
         p.drawLine(QPointF(x, pane.top()), QPointF(x, pane.bottom()))

@@ -187,7 +187,7 @@ def test_export_in_out_writes_right_frame_count(qtbot, window, grey_clip, tmp_pa
         assert window.isEnabled()  # the window stays responsive: nothing modal
     assert Path(blocker.args[0]) == out and out.exists()
     assert probe(out).frame_count == 10
-    assert sorted(os.listdir(out.parent)) == ["export.mp4"]
+    assert sorted(os.listdir(out.parent)) == ["export.mp4", "export.mp4.restorer.json"]
 
 
 def test_export_job_carries_the_desk_look(qtbot, window, grey_clip, open_and_wait):
