@@ -90,19 +90,10 @@ class Progress:
         return self.done / self.total if self.total else 0.0
 
 
-def truncation(info: VideoInfo) -> int:
-    """How many frames the container declares beyond those that decode (0: none missing).
-    A frame or two (1%) of slack absorbs rounding in declared durations."""
-    if info.declared_frames is None:
-        return 0
-    missing = info.declared_frames - info.frame_count
-    return missing if missing > max(2, 0.01 * info.declared_frames) else 0
-
-
 def check_truncation(info: VideoInfo, allow: bool) -> str | None:
     """Refuse a file cut short (a failed copy), or with ``allow`` return the note saying how
     much of it will be rendered."""
-    missing = truncation(info)
+    missing = info.missing_frames
     if not missing:
         return None
     assert info.declared_frames is not None
@@ -207,13 +198,6 @@ def render(job: RenderJob, cancel: CancelFlag = None, colouriser: Colouriser | N
     check_destination(job.dst, (job.src,), job.overwrite)
     cut_short = check_truncation(info, job.allow_truncated)
     notes = ([cut_short] if cut_short else []) + source_notes(info)
-    yield Progress(0, (end - start) * (2 if job.deinterlace and info.field_order in ("tt", "bb")
-                                       else 1), message=info.describe(), notes=notes)
-    if colouriser is None:
-        colouriser = Colouriser.load(job.model, device=job.device, batch_size=job.batch_size,
-                                     on_warning=on_warning)
-    look = job.look
-    stabiliser = colouriser.new_stabiliser(look)
     order, order_note = field_order_for(info, start, end)
     woven: Woven | None = "tt" if order == "tt" else "bb" if order == "bb" else None
     if order_note:
@@ -233,6 +217,15 @@ def render(job: RenderJob, cancel: CancelFlag = None, colouriser: Colouriser | N
                      "each field is colourised on its own and the master stays interlaced")
     elif job.deinterlace:
         notes.append("--deinterlace: the source is progressive, so nothing was deinterlaced")
+    if info.rotation:
+        notes.append(f"the source is shown turned {info.rotation} degrees: the master is "
+                     f"written upright, {info.display_size[0]}x{info.display_size[1]}")
+    yield Progress(0, last - first, message=info.describe(), notes=notes)
+    if colouriser is None:
+        colouriser = Colouriser.load(job.model, device=job.device, batch_size=job.batch_size,
+                                     on_warning=on_warning)
+    look = job.look
+    stabiliser = colouriser.new_stabiliser(look)
     # A woven frame is two network inputs: half as many frames make one network batch.
     per_batch = max(1, colouriser.batch_size // 2) if woven else colouriser.batch_size
 
@@ -249,9 +242,6 @@ def render(job: RenderJob, cancel: CancelFlag = None, colouriser: Colouriser | N
                          sar=1 / info.sar if turned else info.sar,
                          field_order=woven or "progressive")
     notes = notes + list(writer.encoding.notes)
-    if info.rotation:
-        notes.append(f"the source is shown turned {info.rotation} degrees: the master is "
-                     f"written upright, {width}x{height}")
     stop = threading.Event()
     frames: queue.Queue[tuple[int, np.ndarray] | None] = queue.Queue(maxsize=2 * job.batch_size)
     to_write: queue.Queue[Future[np.ndarray] | None] = queue.Queue(maxsize=4 * job.batch_size)

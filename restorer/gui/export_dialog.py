@@ -47,7 +47,7 @@ from restorer.gui.state import PRESET_LABELS, ViewState
 from restorer.gui.workers import Worker
 from restorer.media import VideoInfo
 from restorer.record import record_export, record_path
-from restorer.render import Progress, RenderJob, render, truncation
+from restorer.render import Progress, RenderJob, render
 
 CODEC_CHOICES = (  # (codec, label, suffix)
     ("h264", "H.264 (MP4)", ".mp4"),
@@ -348,7 +348,7 @@ class ExportDialog(QDialog):
     def _ask_first(self, job: RenderJob) -> RenderJob | None:
         """Settle, in the desk's words, what the library would refuse: an existing output
         and a truncated source. None: the operator said no."""
-        missing = truncation(self.info)
+        missing = self.info.missing_frames
         if missing and not job.allow_truncated:
             if not dialogs.confirm(
                     self, "The source is cut short",

@@ -83,6 +83,15 @@ class SubtitleStream:
 FieldOrder = Literal["progressive", "tt", "bb", "unknown"]
 
 
+def missing_frames(declared: int | None, decodable: int) -> int:
+    """Frames a container declares beyond those that decode, or 0 when within the slack (two
+    frames, or 1%) that rounding of declared durations leaves: the one rule for "cut short"."""
+    if declared is None:
+        return 0
+    missing = declared - decodable
+    return missing if missing > max(2, declared // 100) else 0
+
+
 @dataclass(frozen=True)
 class VideoInfo:
     path: Path
@@ -113,6 +122,11 @@ class VideoInfo:
     #: Frames the container declares (duration x fps, or its frame count) when that is known;
     #: more than ``frame_count`` means the file is cut short.
     declared_frames: int | None = None
+
+    @property
+    def missing_frames(self) -> int:
+        """Declared frames that do not decode (0 unless the file is cut short)."""
+        return missing_frames(self.declared_frames, self.frame_count)
 
     @property
     def display_size(self) -> tuple[int, int]:
@@ -499,7 +513,7 @@ def _probe_open(path: Path, container: InputContainer) -> VideoInfo:
         gapped = bool(line.tail_gaps)
     else:
         vfr, frame_count, gapped = False, packets, False
-    short = declared is not None and declared > frame_count + max(2, declared // 100)
+    short = missing_frames(declared, frame_count) > 0
     if vfr:
         # Decode for real: the reader resamples variable rate to constant, so count that.
         frame_count = _decoded_count(path, ["-vf", f"fps={fps.numerator}/{fps.denominator}"])
