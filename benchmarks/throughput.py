@@ -1,6 +1,6 @@
 """Throughput of the export path on a PAL SD clip (720x576, 25 fps), CPU or GPU.
 
-Prints median fps (over ``--repeats`` runs) for: decode only; the ceiling (ffmpeg decode + encode,
+Prints median fps (over ``--repeats`` runs) for: decode only; the ceiling (decode + encode,
 no model); the model alone at the working size; and end to end with the model. Then the ratio
 end-to-end / ceiling, the scrub-preview latency, and peak RSS for a short and a long clip (each in
 its own process), which shows whether memory is flat in episode length.
@@ -112,9 +112,9 @@ def bench_stages(col: Colouriser, clip: Path, out: Path, look: Look, frames: int
     info = probe(clip)
     n = min(frames, info.frame_count)
     cost: dict[str, float] = {}
-    c0 = _cpu_children()
+    c0 = _cpu_self() + _cpu_children()
     greys = [g.copy() for _, g in FrameReader(info, 0, n)]
-    cost["decode (ffmpeg)"] = _cpu_children() - c0
+    cost["decode (PyAV, in process)"] = _cpu_self() + _cpu_children() - c0
     c0 = _cpu_self()
     for g in greys:
         col.to_working(g, look)
@@ -165,7 +165,7 @@ def preview_variant(clip: Path, args: list[str], dst: Path, seconds: float = 20.
 
 def bench_preview(col: Colouriser, clip: Path, look: Look, samples: int = 15
                   ) -> dict[str, float]:
-    """Scrubbing cost in ms: random jumps and single steps, in-process seeker vs ffmpeg seeks.
+    """Scrubbing cost in ms: random jumps and single steps, the kept-open seeker vs a fresh read.
 
     A jump is a fresh FrameSeeker-style seek to a random frame; a step is the next frame after
     one. "preview" adds inference at the working size and the merge (what the desk shows).
@@ -192,7 +192,7 @@ def bench_preview(col: Colouriser, clip: Path, look: Look, samples: int = 15
         backend = seeker.backend
     med = statistics.median
     return {"decode_jump_ms": med(jump), "decode_step_ms": med(step),
-            "decode_ffmpeg_ms": med(spawn), "preview_jump_ms": med(preview),
+            "decode_fresh_ms": med(spawn), "preview_jump_ms": med(preview),
             "infer_merge_ms": med(preview) - med(jump), "in_process": float(backend == "pyav")}
 
 
@@ -334,7 +334,7 @@ def main() -> None:
         print(f"{'end to end / ceiling':36s} {ratio:7.2f}")
         print(f"{'real time (25 fps) reached':36s} {'yes' if res['end to end'] >= 25 else 'no'}")
     print("scrub preview (median ms; jump = random frame, step = next frame):")
-    print(f"  {'source':32s} {'jump':>6s} {'step':>6s} {'ffmpeg':>7s} {'preview':>8s} "
+    print(f"  {'source':32s} {'jump':>6s} {'step':>6s} {'fresh':>7s} {'preview':>8s} "
           f"{'<=80 ms':>7s}")
     for k, (label, vargs) in enumerate(PREVIEW_VARIANTS.items()):
         src = preview_variant(clip, vargs, tmp / f"preview_{k}.mov")
@@ -342,10 +342,10 @@ def main() -> None:
         for key, val in p.items():
             res[f"{label}: {key}"] = val
         print(f"  {label:32s} {p['decode_jump_ms']:6.1f} {p['decode_step_ms']:6.1f} "
-              f"{p['decode_ffmpeg_ms']:7.1f} {p['preview_jump_ms']:8.1f} "
+              f"{p['decode_fresh_ms']:7.1f} {p['preview_jump_ms']:8.1f} "
               f"{'yes' if p['preview_jump_ms'] <= 80 else 'no':>7s}"
-              f"{'' if p['in_process'] else '  (ffmpeg fallback)'}")
-    print("  (jump/step: in-process decode; ffmpeg: one ffmpeg seek per frame, the fallback; "
+              f"{'' if p['in_process'] else '  (fresh-read fallback)'}")
+    print("  (jump/step: the kept-open seeker; fresh: open, seek and decode anew, the fallback; "
           "preview: jump + infer + merge)")
     print(f"peak RSS of this process so far: "
           f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")

@@ -939,7 +939,7 @@ class MainWindow(QMainWindow):
             extra = " (cached)" if cur is not None and cur.cached else ""
             drop = f" · dropped {self._dropped}" if self._dropped else ""
             merge_ms = f" · re-merge {self.last_merge_ms:.0f} ms" if self.last_merge_ms else ""
-            where = "in process" if e.decoder == "pyav" else "ffmpeg"
+            where = "kept open" if e.decoder == "pyav" else "re-opened"
             dec = f"Decode {e.last_decode_ms:.0f} ms ({where}) · " if e.decoder else ""
             self.infer_label.setText(f"{dec}Inference {ms:.0f} ms/frame{extra}{merge_ms}{drop}")
             self.cache_label.setText(f"Cache: {e.frames.describe()} frames, "

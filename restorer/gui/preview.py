@@ -118,7 +118,8 @@ class PreviewEngine:
 
     @property
     def decoder(self) -> str:
-        """Which path decoded the last scrubbed frame: "pyav" (in process) or "ffmpeg"."""
+        """Which path decoded the last scrubbed frame: "pyav" (the kept-open file) or "reader"
+        (opened afresh)."""
         return self._seeker.backend if self._seeker is not None else ""
 
     def close(self) -> None:

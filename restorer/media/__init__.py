@@ -1,4 +1,5 @@
-"""Video in and out through the static ffmpeg of imageio-ffmpeg: probe, read, write."""
+"""Video in and out: probe, decode and seek in process (PyAV); encode and mux through the static
+ffmpeg of imageio-ffmpeg."""
 
 from restorer.media.probe import AudioStream, ColourTags, VideoInfo, ffmpeg_exe, probe
 from restorer.media.reader import FrameReader, read_frame

@@ -16,12 +16,9 @@
 from __future__ import annotations
 
 import functools
-import math
 import os
 import re
 import statistics
-import struct
-import subprocess
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -31,12 +28,10 @@ from typing import Any, Literal
 
 import av
 import av.error
-import numpy as np
 from av.container import InputContainer
-from av.sidedata.sidedata import Type as SideDataType
-from av.stream import Disposition
 
 from restorer.errors import MediaError
+from restorer.media.decode import Decoder, display_turn, frame_slot, video_stream
 
 
 @functools.cache
@@ -165,7 +160,6 @@ _SNAP = 0.005  # how close (relative) a measured rate must be to a standard one 
 _TAIL_SLOTS = 16
 # Packets fed to the decoder looking for a first frame; after them, keyframes only.
 _FIRST_FRAME_PACKETS = 300
-_FRAME_RE = re.compile(r"frame=\s*(\d+)")
 
 # libavutil's names (av_color_*_name), which is how ffmpeg's CLI and filters spell them.
 _RANGES = {1: "tv", 2: "pc"}
@@ -211,51 +205,6 @@ def colour_tags(colour_range: int, matrix: int, primaries: int, transfer: int,
                       _TRANSFERS.get(transfer))
 
 
-@dataclass(frozen=True)
-class Turn:
-    """How ffmpeg's reader turns a decoded frame upright (its autorotation)."""
-
-    degrees: int = 0  #: clockwise: 0, 90, 180 or 270 (0 also for angles that keep the size)
-    #: False when the matrix also mirrors, or turns by an angle that is not a right one: numpy's
-    #: ``rot90`` by ``degrees`` alone does not give what ffmpeg shows.
-    exact: bool = True
-
-    def apply(self, image: np.ndarray) -> np.ndarray:
-        """``image`` (``(H, W, ...)``) turned clockwise by ``degrees``, contiguous."""
-        if not self.degrees:
-            return image
-        # rot90 turns counter-clockwise for positive k.
-        return np.ascontiguousarray(np.rot90(image, k=-self.degrees // 90))
-
-
-def display_turn(frame: av.VideoFrame) -> Turn:
-    """The turn ffmpeg's CLI applies to ``frame`` from its display matrix (side data).
-
-    Mirrors ``get_rotation`` and the autorotate filter choice in ffmpeg's ``ffmpeg_filter.c``.
-    """
-    side: Any = frame.side_data  # a Mapping; its stub is too narrow
-    sd = side.get(SideDataType.DISPLAYMATRIX)
-    if sd is None:
-        return Turn()
-    m = struct.unpack("=9i", bytes(sd)[:36])
-    s0, s1 = math.hypot(m[0], m[3]), math.hypot(m[1], m[4])
-    if not s0 or not s1:
-        return Turn(0, False)
-    # av_display_rotation_get() is counter-clockwise; ffmpeg negates it and rounds.
-    theta = round(math.degrees(math.atan2(m[1] / s1, m[0] / s0)))
-    theta %= 360
-    if theta == 90:
-        return Turn(90, m[3] < 0)
-    if theta == 180:
-        # One axis negated is a mirror (ffmpeg's hflip), not a turn: the size stays either way.
-        return Turn(180, True) if m[0] < 0 and m[4] < 0 else Turn(0, False)
-    if theta == 270:
-        return Turn(270, m[3] > 0)
-    if theta == 0:
-        return Turn(0, m[4] >= 0)
-    return Turn(0, False)
-
-
 def nominal_rate(guessed: Fraction | None, frame_seconds: float | None) -> Fraction | None:
     """The rate to number frames at: ffmpeg's guess when it is a clean rate, else a standard one.
 
@@ -291,15 +240,6 @@ class Timeline:
         return self.on_grid and not self.shared and not self.gaps
 
 
-def frame_slot(offset: int, frames_per_tick: float) -> int:
-    """The frame number of a timestamp ``offset`` ticks after the first frame's: its slot on
-    the constant-rate grid, rounding half up as ffmpeg's fps filter (round=near) does.
-
-    The one numbering rule: the probe counts frames with it and the desk's seeker numbers the
-    frames it decodes with it, so both agree with the export reader's sequential decode."""
-    return math.floor(offset * frames_per_tick + 0.5)
-
-
 def timeline(offsets: Sequence[int], frames_per_tick: Fraction) -> Timeline:
     """Place frames by their timestamp ``offsets`` (ticks after the first frame, >= 0)."""
     r = float(frames_per_tick)
@@ -324,23 +264,10 @@ def timeline(offsets: Sequence[int], frames_per_tick: Fraction) -> Timeline:
     return Timeline(last + 1, len(offsets), on_grid, shared, len(missing) - tail, tail)
 
 
-def _decoded_count(path: Path, args: list[str]) -> int:
-    """Frames the reader's own ffmpeg command yields, with ``args`` (filters) added; decodes.
-
-    Raw grey frames as the reader asks for them, thrown away unread: the null muxer's
-    constant-rate handling differs from rawvideo's by a frame on damaged files.
-    """
-    cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-nostats", "-stats", "-v", "error",
-           "-i", str(path), "-map", "0:v:0", *args, "-f", "rawvideo", "-pix_fmt", "gray", "-"]
-    # A session of its own: a terminal Ctrl-C reaches only us, and we stop ffmpeg cleanly.
-    try:
-        out = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                             stderr=subprocess.PIPE, start_new_session=True, timeout=3600,
-                             check=False)
-    except subprocess.TimeoutExpired as exc:
-        raise MediaError(f"{path.name}: counting its frames took over an hour") from exc
-    counts = _FRAME_RE.findall(out.stderr.decode("utf-8", "replace"))
-    return int(counts[-1]) if counts else 0
+def _decoded_count(path: Path, fps: Fraction) -> int:
+    """Frames the reader yields from the top: decodes them all, as it does (none converted)."""
+    with Decoder(path, fps) as decoder:
+        return decoder.count()
 
 
 def _seconds(tag: str | None) -> float | None:
@@ -432,11 +359,10 @@ def probe(path: str | os.PathLike[str]) -> VideoInfo:
 
 
 def _probe_open(path: Path, container: InputContainer) -> VideoInfo:
-    videos = [s for s in container.streams.video
-              if not s.disposition & Disposition.attached_pic]
-    if not videos:
-        raise MediaError(f"{path.name} has no video stream (audio-only or data file)")
-    stream = videos[0]
+    try:
+        stream = video_stream(container)
+    except MediaError:
+        raise MediaError(f"{path.name} has no video stream (audio-only or data file)") from None
     if getattr(stream, "codec_context", None) is None:
         raise MediaError(f"{path.name} has no decodable video frames (no decoder for its codec)")
     cc = stream.codec_context
@@ -516,11 +442,11 @@ def _probe_open(path: Path, container: InputContainer) -> VideoInfo:
     short = missing_frames(declared, frame_count) > 0
     if vfr:
         # Decode for real: the reader resamples variable rate to constant, so count that.
-        frame_count = _decoded_count(path, ["-vf", f"fps={fps.numerator}/{fps.denominator}"])
+        frame_count = _decoded_count(path, fps)
     elif cut_short or gapped or short:
         # Cut short: the last packets may not decode, and a constant-rate read fills the slots
         # of lost frames with copies. Count what the reader will yield.
-        frame_count = _decoded_count(path, [])
+        frame_count = _decoded_count(path, fps)
     if frame_count <= 0:
         raise MediaError(f"{path.name} contains no video frames")
 

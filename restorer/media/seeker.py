@@ -1,14 +1,17 @@
-"""In-process, frame-accurate random access for scrubbing (PyAV), with ffmpeg as the fallback.
+"""Frame-accurate random access for scrubbing: one container kept open (PyAV), with a fresh
+read through :mod:`restorer.media.decode` as the fallback.
 
-Spawning ffmpeg for every scrub position costs ~40 ms before the first byte, whatever the codec;
-PyAV keeps the container open and decodes in process, so a frame of an intra or short-GOP master
-(ProRes, DNxHD, FFV1, broadcast MPEG-2/H.264) arrives in a few milliseconds. Frames are numbered
+Opening the file and seeking anew for every scrub position costs milliseconds before the first
+frame; the seeker keeps the container open and decodes on from where it is, so a frame of an
+intra or short-GOP master (ProRes, DNxHD, FFV1, broadcast MPEG-2/H.264) arrives in a few
+milliseconds. Frames are numbered
 exactly as sequential decode (:class:`~restorer.media.reader.FrameReader`) numbers them: by
 presentation time relative to the first decoded frame, at the probed constant rate.
 
 Variable-frame-rate sources are numbered as the reader's fps filter resamples them. Frames come
-upright, turned by the stream's display matrix as ffmpeg's reader turns them (PyAV does not).
-Any file PyAV cannot open or seek exactly takes the ffmpeg path.
+upright, turned by the stream's display matrix as the reader turns them (PyAV does not).
+Any frame this cannot serve exactly (a mirroring display matrix, a timestamp gap) takes
+the fallback, :func:`~restorer.media.reader.read_frame`, which numbers frames the same way.
 """
 
 from __future__ import annotations
@@ -23,7 +26,15 @@ from typing import Any
 import numpy as np
 
 from restorer.errors import MediaError
-from restorer.media.probe import Turn, VideoInfo, display_turn, frame_slot
+from restorer.media.decode import (
+    Turn,
+    close_quietly,
+    display_turn,
+    frame_slot,
+    gray_array,
+    video_stream,
+)
+from restorer.media.probe import VideoInfo
 from restorer.media.reader import read_frame
 
 log = logging.getLogger(__name__)
@@ -39,7 +50,7 @@ _MAX_SKIP = 1000
 
 
 class _Fallback(Exception):
-    """This file (or this seek) cannot be served exactly in process: use ffmpeg."""
+    """This file (or this seek) cannot be served from the open container: read afresh."""
 
 
 class FrameSeeker:
@@ -48,13 +59,14 @@ class FrameSeeker:
     Stepping forward, or hopping a short way ahead within a GOP, decodes on from the last frame
     instead of seeking. ``frame(n, keep=fn)`` also hands ``fn`` the frames decoded on the way
     (at most ``keep_last`` before ``n``), so a cache makes stepping backwards cheap on long-GOP
-    sources. ``backend`` says which path served the last frame: ``"pyav"`` or ``"ffmpeg"``.
+    sources. ``backend`` says which path served the last frame: ``"pyav"`` (the open
+    container) or ``"reader"`` (a fresh read).
     """
 
     def __init__(self, info: VideoInfo, *, keep_last: int = 48) -> None:
         self.info = info
         self.keep_last = keep_last
-        self.backend = "ffmpeg"
+        self.backend = "reader"
         self._lock = threading.Lock()
         self._container: Any = None
         self._stream: Any = None
@@ -69,8 +81,8 @@ class FrameSeeker:
         if self._usable:
             try:
                 self._open()
-            except Exception as exc:  # noqa: BLE001 - any PyAV failure means "use ffmpeg"
-                log.info("in-process decoding unavailable for %s (%s); using ffmpeg",
+            except Exception as exc:  # noqa: BLE001 - any PyAV failure means "read afresh"
+                log.info("kept-open decoding unavailable for %s (%s); reading afresh",
                          info.path.name, exc)
                 self._usable = False
                 self._close_container()
@@ -90,13 +102,13 @@ class FrameSeeker:
                     self.backend = "pyav"
                     return out
                 except _Fallback as exc:
-                    log.debug("frame %d of %s via ffmpeg: %s", n, self.info.path.name, exc)
+                    log.debug("frame %d of %s read afresh: %s", n, self.info.path.name, exc)
                 except Exception as exc:  # noqa: BLE001 - PyAV errors are not our MediaError
-                    log.info("in-process decoding failed on %s frame %d (%s); using ffmpeg",
+                    log.info("kept-open decoding failed on %s frame %d (%s); reading afresh",
                              self.info.path.name, n, exc)
                     self._usable = False
                     self._close_container()
-            self.backend = "ffmpeg"
+            self.backend = "reader"
             return read_frame(self.info, n)
 
     def close(self) -> None:
@@ -113,7 +125,7 @@ class FrameSeeker:
     # ------------------------------------------------------------------ internals
     def _open(self) -> None:
         self._container = av.open(str(self.info.path))
-        self._stream = self._container.streams.video[0]
+        self._stream = video_stream(self._container)
         # Frame threading halves a long-GOP seek (decoding up to the frame dominates) and costs
         # an intra master a few ms of pipeline delay: measured in benchmarks/throughput.py.
         self._stream.thread_type = "AUTO"
@@ -127,18 +139,14 @@ class FrameSeeker:
             raise _Fallback(f"decoded size {first.width}x{first.height} differs from the probe")
         self._turn = display_turn(first)
         if not self._turn.exact or self._turn.degrees != self.info.rotation:
-            # A mirroring or odd-angle display matrix: ffmpeg's filters apply it, numpy does not.
+            # A mirroring or odd-angle display matrix: the reader's filters apply it; numpy can't.
             raise _Fallback("display matrix other than a right-angle turn")
         self._pos = 0
         self._note_key(0, first)
 
     def _close_container(self) -> None:
         self._decoder = None
-        if self._container is not None:
-            try:
-                self._container.close()
-            except Exception:  # noqa: BLE001 - closing a broken container must not raise
-                pass
+        close_quietly(self._container)
         self._container = None
         self._pos = -1
 
@@ -204,7 +212,7 @@ class FrameSeeker:
         """Decode on to frame ``n``.
 
         Constant rate: frame ``n`` is the one whose slot is ``n``; a gap means the file's
-        numbering is not what sequential decoding gives, so ffmpeg answers instead. Variable
+        numbering is not what sequential decoding gives, so the reader answers instead. Variable
         rate: as the fps filter does, slot ``n`` shows the last frame whose slot is <= ``n``.
         """
         assert self._decoder is not None
@@ -234,5 +242,5 @@ class FrameSeeker:
         return self._gray(held)
 
     def _gray(self, frame: Any) -> np.ndarray:
-        """The luma plane, turned upright as ffmpeg's reader (autorotation) turns it."""
-        return self._turn.apply(frame.to_ndarray(format="gray"))
+        """The luma plane, turned upright as the reader (ffmpeg's autorotation filters) turns it."""
+        return self._turn.apply(gray_array(frame))

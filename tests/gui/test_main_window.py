@@ -50,7 +50,7 @@ def test_open_shows_original_and_colour(qtbot, window, grey_clip, open_and_wait)
     assert "frame 0 / 24" in window.frame_label.text()
     assert window.device_label.text() == "Device: cpu"
     assert "ms/frame" in window.infer_label.text() and "Cache" in window.cache_label.text()
-    assert "Decode" in window.infer_label.text() and "in process" in window.infer_label.text()
+    assert "Decode" in window.infer_label.text() and "kept open" in window.infer_label.text()
     assert not window.windowIcon().isNull()  # the same icon as the .desktop launcher
     window.grab()  # paints every mode without error
     for mode in ("wipe", "original", "colour", "side"):

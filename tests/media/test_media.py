@@ -13,7 +13,7 @@ from clips import FFMPEG
 
 from restorer.errors import MediaError, OutputError
 from restorer.media import FrameReader, VideoWriter, probe, read_frame
-from restorer.media import reader as reader_mod
+from restorer.media import decode as decode_mod
 
 
 def test_probe_exact_ntsc_rate_and_count(clip_factory) -> None:
@@ -54,7 +54,7 @@ def test_random_access_in_transport_stream(tmp_path: Path, monkeypatch) -> None:
     assert info.container == "mpegts"
     frames = [f.copy() for _, f in FrameReader(info)]
     assert len({f.tobytes() for f in frames}) == len(frames) == info.frame_count == 100
-    monkeypatch.setattr(reader_mod, "SEEK_MARGIN_S", 1.0)  # exercise the input seek too
+    monkeypatch.setattr(decode_mod, "SEEK_MARGINS_S", (1.0,))  # one seek, 1 s early
     for n in (5, 30, 55, 61, 99):
         np.testing.assert_array_equal(read_frame(info, n), frames[n], err_msg=f"frame {n}")
     segment = [f.copy() for _, f in FrameReader(info, 61, 70)]

@@ -45,14 +45,16 @@ def test_exact_rate_and_count_match_the_reader(clip_factory, rate, ext, codec) -
     assert info.declared_frames == info.frame_count
 
 
-def test_constant_rate_probe_runs_no_ffmpeg(clip_factory, monkeypatch) -> None:
-    """One pass in process: no ffmpeg decode or copy pass over the file."""
+def test_constant_rate_probe_decodes_one_frame(clip_factory, monkeypatch) -> None:
+    """One demux pass: no ffmpeg child, and no decode pass over the frames to count them."""
     clip = clip_factory("c.mp4", seconds=1.0)
 
-    def no_ffmpeg(*a: object, **k: object) -> None:
-        raise AssertionError("probe spawned ffmpeg for a constant-rate file")
+    def no_pass(*a: object, **k: object) -> None:
+        raise AssertionError("probe decoded the whole of a constant-rate file")
 
-    monkeypatch.setattr(probe_mod.subprocess, "run", no_ffmpeg)
+    monkeypatch.setattr(probe_mod, "_decoded_count", no_pass)
+    monkeypatch.setattr(subprocess, "run", no_pass)
+    monkeypatch.setattr(subprocess, "Popen", no_pass)
     assert probe(clip).frame_count == 25
 
 

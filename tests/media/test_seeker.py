@@ -11,7 +11,7 @@ from clips import FFMPEG
 
 from restorer.errors import MediaError
 from restorer.media import FrameReader, probe, read_frame
-from restorer.media import reader as reader_mod
+from restorer.media import decode as decode_mod
 from restorer.media import seeker as seeker_mod
 from restorer.media.seeker import FrameSeeker
 
@@ -90,20 +90,20 @@ def test_variable_frame_rate_numbered_like_the_reader(tmp_path, monkeypatch) -> 
             np.testing.assert_array_equal(sk.frame(n), frames[n], err_msg=f"frame {n}")
             assert sk.backend == "pyav"
     for margin in (10.0, 0.3):  # from the top, and from an input seek with the grid anchored
-        monkeypatch.setattr(reader_mod, "SEEK_MARGIN_S", margin)
-        for n in order:  # the ffmpeg path (read_frame) agrees
+        monkeypatch.setattr(decode_mod, "SEEK_MARGINS_S", (margin,))
+        for n in order:  # the fresh-read path (read_frame) agrees
             np.testing.assert_array_equal(read_frame(info, n), frames[n],
                                           err_msg=f"frame {n}, margin {margin}")
         segment = [f.copy() for _, f in FrameReader(info, 30, 45)]
         np.testing.assert_array_equal(np.stack(segment), np.stack(frames[30:45]))
 
 
-def test_without_pyav_falls_back_to_ffmpeg(tmp_path, monkeypatch) -> None:
+def test_without_a_kept_open_container_falls_back_to_the_reader(tmp_path, monkeypatch) -> None:
     info, frames = _sequential(_clip(tmp_path / "c.mp4"))
     monkeypatch.setattr(seeker_mod, "av", None)
     with FrameSeeker(info) as sk:
         np.testing.assert_array_equal(sk.frame(17), frames[17])
-        assert sk.backend == "ffmpeg"
+        assert sk.backend == "reader"
 
 
 def test_out_of_range_is_a_clear_error(tmp_path) -> None:
@@ -140,7 +140,7 @@ def test_rotated_source_upright_like_the_reader(tmp_path, ccw) -> None:
     (["-display_rotation", "90", "-display_hflip"], 270, (48, 64)),
     (["-display_rotation", "30"], 0, (64, 48)),                   # ffmpeg rotates in place
 ])
-def test_mirrored_or_odd_display_matrix_takes_the_ffmpeg_path(tmp_path, flags, rotation,
+def test_mirrored_or_odd_display_matrix_takes_the_reader_path(tmp_path, flags, rotation,
                                                               size) -> None:
     coded = _clip(tmp_path / "coded.mp4", size=(64, 48), seconds=0.8)
     src = tmp_path / "odd.mp4"
@@ -151,4 +151,4 @@ def test_mirrored_or_odd_display_matrix_takes_the_ffmpeg_path(tmp_path, flags, r
     assert frames[0].shape == (size[1], size[0])
     with FrameSeeker(info) as sk:
         np.testing.assert_array_equal(sk.frame(7), frames[7])
-        assert sk.backend == "ffmpeg"  # numpy's rot90 cannot mirror: ffmpeg answers
+        assert sk.backend == "reader"  # numpy's rot90 cannot mirror: the reader answers
