@@ -5,7 +5,7 @@
 * Frame count: every packet's timestamp gives its frame's slot on that constant-rate grid, so the
   count needs no decoding. Timestamps that leave the grid, share slots or skip slots mean a
   variable-rate source; for it the count is the number of frames after resampling to constant
-  rate (what the reader yields), which only a decode pass through ffmpeg can tell.
+  rate (what the reader yields), which only a decode pass (restorer.media.decode) can tell.
 * Cut short: missing frames only at the very end, with the container declaring more
   (``declared_frames``), is reported as it is, not as variable rate; the count then comes from
   the same decode pass, as the last packets may not decode.
