@@ -325,13 +325,16 @@ def render(job: RenderJob, cancel: CancelFlag = None, colouriser: Colouriser | N
                     except queue.Empty:
                         pass
                 wthread.join(timeout=0.05)
-        reader.reader.close()
+        # The reader thread closes its own decoder once it sees ``stop``: closing a PyAV
+        # container from here while that thread is inside a decode call crashes the process
+        # (seen in CI as SIGSEGV on SIGTERM). Drain so it is never stuck on a full queue.
         while reader.is_alive():
             try:
                 frames.get_nowait()
             except queue.Empty:
                 pass
             reader.join(timeout=0.05)
+        reader.reader.close()
         pool.shutdown(wait=True, cancel_futures=True)
         cv2.setNumThreads(cv_threads)
 

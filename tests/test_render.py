@@ -7,6 +7,7 @@ import resource
 import signal
 import subprocess
 import threading
+import time
 from fractions import Fraction
 from pathlib import Path
 
@@ -65,6 +66,42 @@ def test_cancel_leaves_nothing(clip_factory, tmp_path, tiny_colouriser):
         for ev in render(job, cancel, tiny_colouriser):
             if ev.done >= 8:
                 cancel.set()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ep.mp4"]
+
+
+def test_cancel_never_closes_the_decoder_under_the_reader_thread(clip_factory, tmp_path,
+                                                                 tiny_colouriser, monkeypatch):
+    """PyAV crashes the process (SIGSEGV, seen in CI on SIGTERM) when a container is closed by
+    one thread while another decodes from it; a cancel must let the reader thread finish its
+    frame and close the decoder itself."""
+    import restorer.render as render_mod
+
+    inside = threading.Event()
+    clashes: list[str] = []
+
+    class SlowReader(FrameReader):
+        def __iter__(self):
+            for item in super().__iter__():
+                inside.set()
+                time.sleep(0.02)  # widen the window in which a decode is under way
+                inside.clear()
+                yield item
+
+        def close(self) -> None:
+            if inside.is_set() and threading.current_thread().name != "restorer-reader":
+                clashes.append(threading.current_thread().name)
+            super().close()
+
+    monkeypatch.setattr(render_mod, "FrameReader", SlowReader)
+    src = clip_factory("ep.mp4", seconds=2.0, colour=False)
+    for i in range(4):
+        cancel = threading.Event()
+        job = RenderJob(src, tmp_path / f"out{i}.mp4", batch_size=1)
+        with pytest.raises(Cancelled):
+            for ev in render(job, cancel, tiny_colouriser):
+                if ev.done >= 2:
+                    cancel.set()
+    assert clashes == []
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ep.mp4"]
 
 
