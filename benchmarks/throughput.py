@@ -10,6 +10,7 @@ its own process), which shows whether memory is flat in episode length.
     python benchmarks/throughput.py --memory-seconds 60 600   # the 1 vs 10 minute check
     python benchmarks/throughput.py --preview-only            # scrubbing latency only
     python benchmarks/throughput.py --startup --compare-tree /tmp/before   # probe / start-up
+    python benchmarks/throughput.py --compare-tree /tmp/before   # end to end, before vs after
 """
 
 from __future__ import annotations
@@ -252,6 +253,83 @@ def bench_startup(tree: Path, clip: Path, out: Path, model: str | None, repeats:
             "first_batch_s": statistics.median(f["first_batch_s"] for f in firsts)}
 
 
+# One export in a fresh interpreter on the code in PYTHONPATH, with each thread's CPU time read
+# from /proc (Linux) while it runs: which stage's thread is the bottleneck, and how much of the two
+# cores the pipeline keeps busy.
+_E2E = """
+import glob, json, os, resource, sys, threading, time
+from restorer.engine import Colouriser
+from restorer.render import RenderJob, render
+col = Colouriser.load(sys.argv[3] or None, device="cpu")
+tick = os.sysconf("SC_CLK_TCK")
+seen = {}
+def sample():
+    names = {t.native_id: t.name for t in threading.enumerate()}
+    for task in glob.glob(f"/proc/{os.getpid()}/task/*"):
+        try:
+            f = open(task + "/stat").read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        tid = int(task.rsplit("/", 1)[1])
+        name = names.get(tid) or open(task + "/comm").read().strip()
+        name = "restorer-post" if name.startswith("restorer-post") else name
+        seen[tid] = (name, (int(f[11]) + int(f[12])) / tick)
+sample()
+base = {k: v[1] for k, v in seen.items()}
+c0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+t0 = time.perf_counter()
+for ev in render(RenderJob(sys.argv[1], sys.argv[2], overwrite=True), colouriser=col):
+    sample()
+wall = time.perf_counter() - t0
+c1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+n = ev.total
+by = {}
+for tid, (name, cpu) in seen.items():
+    by[name] = by.get(name, 0.0) + cpu - base.get(tid, 0.0)
+by["ffmpeg (encoder process)"] = c1.ru_utime + c1.ru_stime - c0.ru_utime - c0.ru_stime
+print(json.dumps({"fps": n / wall, "wall_ms": 1000 * wall / n,
+                  "bytes": os.path.getsize(sys.argv[2]),
+                  "cpu_ms": {k: 1000 * v / n for k, v in by.items()}}))
+"""
+
+
+def bench_e2e_in(tree: Path, clip: Path, out: Path, model: str | None) -> dict:
+    env = {**__import__("os").environ, "PYTHONPATH": str(tree)}
+    r = subprocess.run([sys.executable, "-c", _E2E, str(clip), str(out), model or ""], env=env,
+                       cwd=tree, capture_output=True, text=True, check=True)
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+def compare_report(args: argparse.Namespace, clip: Path, tmp: Path) -> dict[str, float]:
+    """End to end for this tree and each ``--compare-tree``, alternated run by run so that a
+    machine whose speed drifts (shared hosts) treats every tree alike; medians and paired ratios,
+    and the CPU milliseconds per frame of each thread in the median run."""
+    trees = [ROOT, *args.compare_tree]
+    runs: dict[Path, list[dict]] = {t: [] for t in trees}
+    for _ in range(args.repeats):
+        for t in trees:
+            runs[t].append(bench_e2e_in(t, clip, tmp / "cmp.mp4", args.model))
+    res: dict[str, float] = {}
+    print(f"end to end, each tree in a fresh process, alternated ({args.repeats} runs each):")
+    for t in trees:
+        label = "this tree" if t == ROOT else str(t)
+        fps = [r["fps"] for r in runs[t]]
+        med = sorted(runs[t], key=lambda r: r["fps"])[len(fps) // 2]
+        threads = ", ".join(f"{k} {v:.1f}" for k, v in
+                            sorted(med["cpu_ms"].items(), key=lambda kv: -kv[1]) if v >= 0.5)
+        busy = sum(med["cpu_ms"].values()) / med["wall_ms"]
+        print(f"  {label:28s} median {statistics.median(fps):6.1f} fps (runs "
+              f"{', '.join(f'{v:.1f}' for v in fps)}); CPU ms/frame by thread: {threads}; "
+              f"{busy:.2f} cores busy; output {med['bytes'] / 1e6:.1f} MB")
+        res[f"{label}: e2e fps"] = statistics.median(fps)
+        if t != ROOT:
+            ratio = statistics.median(a["fps"] / b["fps"] for a, b in zip(runs[ROOT], runs[t],
+                                                                           strict=True))
+            print(f"  {'':28s} this tree / it, paired by run: {ratio:.2f}x")
+            res[f"{label}: paired ratio"] = ratio
+    return res
+
+
 def startup_report(args: argparse.Namespace, tmp: Path) -> dict[str, float]:
     clip = args.clip or make_pal_clip(tmp / "pal_long.mp4", args.startup_seconds)
     print(f"start-up on {probe(clip).describe()}:")
@@ -296,6 +374,12 @@ def main() -> None:
             args.json.write_text(json.dumps(res, indent=2))
         return
     clip = args.clip or make_pal_clip(tmp / "pal.mp4", args.seconds)
+    if args.compare_tree:
+        print(f"clip: {probe(clip).describe()}")
+        res = compare_report(args, clip, tmp)
+        if args.json:
+            args.json.write_text(json.dumps(res, indent=2))
+        return
     info = probe(clip)
     look = Look(working_size=args.size)
     col = Colouriser.load(args.model, device=args.device, batch_size=args.batch)

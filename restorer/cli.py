@@ -12,6 +12,7 @@ from pathlib import Path
 
 from restorer import __version__
 from restorer.errors import Cancelled, RestorerError
+from restorer.formats import H264_CRF
 from restorer.positions import parse_position, to_frame
 
 AddParser = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]
@@ -83,7 +84,7 @@ def _add_colourize(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
     p.add_argument("--codec", default="h264", choices=["h264", "prores", "ffv1"])
     p.add_argument("--crf", type=_int_in(0, 51), default=None,
-                   help="quality 0..51, lower is better (H.264 default 18)")
+                   help=f"quality 0..51, lower is better (H.264 default {H264_CRF})")
     p.add_argument("--start", default=None, help="first frame: frame number or time (12.5s, "
                    "00:01:02.5, 00:01:02:12)")
     p.add_argument("--end", default=None, help="end (exclusive): frame number or time")

@@ -146,6 +146,8 @@ def grey_to_L(grey: np.ndarray) -> np.ndarray:
     """uint8 grey ``(..., H, W)`` to float32 L in ``[0, 100]``, exactly as rgb_to_lab would give."""
     if grey.dtype != np.uint8:
         raise ValueError(f"grey_to_L expects uint8; got {grey.dtype}")
+    if grey.ndim == 2 and grey.size:  # OpenCV's table lookup: ~10x numpy's fancy indexing
+        return cv2.LUT(grey, GREY_TO_L)
     return GREY_TO_L[grey]
 
 
@@ -228,17 +230,26 @@ def _max_chroma_table() -> np.ndarray:
 
 def fit_gamut(L: np.ndarray, ab: np.ndarray) -> np.ndarray:
     """Scale each pixel's chroma down (hue and L kept) so that (L, a, b) lies inside sRGB."""
+    return cv2.merge(_fit_gamut_planes(L, ab))
+
+
+def _fit_gamut_planes(L: np.ndarray, ab: np.ndarray) -> list[np.ndarray]:
+    """:func:`fit_gamut` as separate a and b planes (what the merge with L wants)."""
     table = _max_chroma_table()
-    flat = table.ravel()
     a, b = cv2.split(np.ascontiguousarray(ab, dtype=np.float32))
     chroma, hue = cv2.cartToPolar(a, b, angleInDegrees=True)
-    # Truncation is floor here (L >= 0), which keeps the lookup in the cell holding the pixel.
-    idx = np.clip(L * _L_STEPS, 0, table.shape[0] - 1).astype(np.int32) * table.shape[1]
-    idx += np.clip(hue * _HUE_STEPS, 0, table.shape[1] - 1).astype(np.int32)
+    # The (L, hue) cell holding each pixel, gathered by OpenCV's remap (~3x a numpy take with
+    # its index arithmetic). Nearest-neighbour remap rounds; the half-cell shift makes that the
+    # floor, except at exact cell edges, where either neighbour's corner minimum holds the point.
+    hue -= np.float32(0.5 / _HUE_STEPS)
+    hue *= np.float32(_HUE_STEPS)
+    row = np.asarray(L, dtype=np.float32) * np.float32(_L_STEPS)
+    row -= np.float32(0.5)
+    limit = cv2.remap(table, hue, row, cv2.INTER_NEAREST, borderMode=cv2.BORDER_REPLICATE)
     # cv2.max takes a scalar for src2; its stub lists arrays only.
-    scale = cv2.divide(flat.take(idx), cv2.max(chroma, 1e-6))  # type: ignore[call-overload]
+    scale = cv2.divide(limit, cv2.max(chroma, 1e-6))  # type: ignore[call-overload]
     np.minimum(scale, 1.0, out=scale)
-    return cv2.multiply(np.ascontiguousarray(ab, dtype=np.float32), cv2.merge([scale, scale]))
+    return [cv2.multiply(a, scale), cv2.multiply(b, scale)]
 
 
 def merge_L_ab(L: np.ndarray, ab: np.ndarray, chroma: float = 1.0) -> np.ndarray:
@@ -252,8 +263,7 @@ def merge_L_ab(L: np.ndarray, ab: np.ndarray, chroma: float = 1.0) -> np.ndarray
         raise ValueError(f"L {tuple(L.shape)} and ab {tuple(ab.shape)} do not match")
     L = L.astype(np.float32, copy=False)
     ab = ab.astype(np.float32, copy=False)
-    ab = fit_gamut(L, apply_chroma(ab, chroma) if chroma != 1 else ab)
-    lab = cv2.merge([L, ab])
+    lab = cv2.merge([L, *_fit_gamut_planes(L, apply_chroma(ab, chroma) if chroma != 1 else ab)])
     rgb = cv2.cvtColor(lab, cv2.COLOR_Lab2RGB)
     # The table lookup leaves almost nothing out of gamut; what remains (cells where the boundary
     # bends) is caught here. OpenCV clips out-of-gamut results to [0, 1], so each such pixel has
@@ -261,10 +271,15 @@ def merge_L_ab(L: np.ndarray, ab: np.ndarray, chroma: float = 1.0) -> np.ndarray
     # (numpy's reductions over a last axis of 3 are ~50x slower than inRange here.)
     inside = cv2.inRange(rgb, (1e-7, 1e-7, 1e-7), (1 - 1e-7, 1 - 1e-7, 1 - 1e-7))
     bad = np.flatnonzero(inside.ravel() == 0)
+    lab_flat = lab.reshape(-1, 3)
     if bad.size:
-        lab_flat = lab.reshape(-1, 3)
-        rgb_flat = rgb.reshape(-1, 3)
+        # Black and white pixels (L 0 or 100: no chroma fits) are exact as they are; a
+        # letterboxed or faded frame has hundreds of thousands of them.
         sub = lab_flat.take(bad, axis=0)
+        coloured = (sub[:, 1] != 0) | (sub[:, 2] != 0)
+        bad, sub = bad[coloured], sub[coloured]
+    if bad.size:
+        rgb_flat = rgb.reshape(-1, 3)
         lo = np.zeros(len(sub), np.float32)
         hi = np.ones(len(sub), np.float32)
         # Bisection on the chroma scale: in gamut at lo (grey always is), out at hi.

@@ -1,6 +1,13 @@
-"""File kinds by name: which inputs are still images (read with OpenCV) rather than videos."""
+"""File kinds by name (which inputs are still images, read with OpenCV, rather than videos) and
+the default encoding of a master."""
 
 from __future__ import annotations
 
 # Suffixes (lower case) of the still images OpenCV reads; anything else is handed to ffmpeg.
 IMAGE_EXTS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"})
+
+# The default H.264 encoding. superfast at CRF 20 against veryfast at CRF 18 (PAL SD, same
+# frames): 45% less encoder CPU, the encoder being the largest stage after the network on two
+# cores, at a higher PSNR (45.2 against 44.7 dB) and files about 1.5x as large (README, issue 18).
+H264_PRESET = "superfast"
+H264_CRF = 20

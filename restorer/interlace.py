@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Literal
 import cv2
 import numpy as np
 
-from restorer.color import GREY_TO_L, merge_L_ab
+from restorer.color import grey_to_L, merge_L_ab
 from restorer.engine import Colourised, Colouriser, Prediction
 from restorer.look import Look
 from restorer.media import FrameReader, VideoInfo
@@ -158,7 +158,7 @@ def finish_fields(frame: FieldPrediction, look: Look | None = None) -> Colourise
     look = look if look is not None else Look()
     ab = weave_ab(Colouriser.upsample(frame.first), Colouriser.upsample(frame.second),
                   frame.order)
-    return Colourised(ab, merge_L_ab(GREY_TO_L[frame.grey], ab, look.chroma))
+    return Colourised(ab, merge_L_ab(grey_to_L(frame.grey), ab, look.chroma))
 
 
 def colourise_interlaced(col: Colouriser, greys: Sequence[np.ndarray], look: Look | None = None,

@@ -89,6 +89,9 @@ class OnnxRunner:
         opts.intra_op_num_threads = (threads or int(os.environ.get("RESTORER_ORT_THREADS", "0"))
                                      or max(1, (os.cpu_count() or 2) // 2))
         opts.log_severity_level = 3
+        # Idle intra-op threads otherwise spin for the next job, burning the core the
+        # post-processing and the encoder need.
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.session = ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])
 
     def accepts(self, h: int, w: int) -> bool:

@@ -39,6 +39,7 @@ from restorer.look import Look
 from restorer.media import FrameReader, VideoInfo, VideoWriter, probe
 from restorer.media.reader import deinterlaced
 from restorer.media.writer import check_destination
+from restorer.memory import reuse_freed_memory
 
 log = logging.getLogger(__name__)
 
@@ -190,6 +191,7 @@ def _finish(col: Colouriser, frame: Prediction | FieldPrediction, look: Look,
 def render(job: RenderJob, cancel: CancelFlag = None, colouriser: Colouriser | None = None,
            on_warning: Callable[[str], None] | None = None) -> Iterator[Progress]:
     """Run ``job``, yielding :class:`Progress` after each batch; the last event has ``output``."""
+    reuse_freed_memory()
     info = probe(job.src)
     start = job.start
     end = info.frame_count if job.end is None else min(job.end, info.frame_count)

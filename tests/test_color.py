@@ -103,3 +103,54 @@ def test_chroma_zero_is_grey_and_two_is_more_saturated() -> None:
     assert np.linalg.norm(two, axis=-1).mean() > 1.8 * np.linalg.norm(one, axis=-1).mean()
     with pytest.raises(ValueError):
         color.apply_chroma(ab, -1.0)
+
+
+def test_grey_to_L_lookup_paths_agree() -> None:
+    rng = np.random.default_rng(5)
+    for shape in [(37, 53), (3, 9, 11), (0, 4)]:
+        g = rng.integers(0, 256, shape, dtype=np.uint8)
+        got = color.grey_to_L(g)
+        assert got.dtype == np.float32 and got.shape == shape
+        np.testing.assert_array_equal(got, color.GREY_TO_L[g])
+    with pytest.raises(ValueError, match="uint8"):
+        color.grey_to_L(np.zeros((2, 2), np.float32))
+
+
+def _fit_gamut_by_index(L: np.ndarray, ab: np.ndarray) -> np.ndarray:
+    """The table lookup written plainly (floor of L and hue to a cell), as a reference."""
+    table = color._max_chroma_table()
+    chroma = np.hypot(ab[..., 0], ab[..., 1])
+    hue = np.degrees(np.arctan2(ab[..., 1], ab[..., 0])) % 360
+    r = np.clip(np.floor(L * color._L_STEPS), 0, table.shape[0] - 1).astype(int)
+    c = np.clip(np.floor(hue * color._HUE_STEPS), 0, table.shape[1] - 1).astype(int)
+    scale = np.minimum(table[r, c] / np.maximum(chroma, 1e-6), 1.0)
+    return ab * scale[..., None]
+
+
+def test_fit_gamut_matches_the_plain_table_lookup_and_lands_in_gamut() -> None:
+    rng = np.random.default_rng(7)
+    L = rng.uniform(0, 100, (96, 128)).astype(np.float32)
+    L[0, :40] = np.arange(40, dtype=np.float32) / color._L_STEPS  # exact cell edges
+    ab = rng.uniform(-120, 120, (96, 128, 2)).astype(np.float32)
+    got = color.fit_gamut(L, ab)
+    ref = _fit_gamut_by_index(L, ab)
+    same = np.isclose(got, ref, rtol=1e-4, atol=1e-4).all(-1)
+    # Only pixels on a cell edge may take the neighbouring cell; either holds the point.
+    assert same.mean() > 0.995
+    lin = color._lab_to_linear(np.concatenate([L[..., None], got], -1).reshape(-1, 3),
+                               np.ones(L.size, np.float32))
+    assert ((lin > -0.02) & (lin < 1.02)).all(-1).mean() > 0.999
+
+
+def test_black_and_white_pixels_stay_exact_amid_colour() -> None:
+    """A letterboxed frame: black bars and white titles next to coloured picture."""
+    grey = np.full((40, 60), 120, np.uint8)
+    grey[:8], grey[-8:], grey[20, 10:30] = 0, 0, 255
+    ab = np.zeros((40, 60, 2), np.float32)
+    ab[..., 0], ab[..., 1] = 40.0, -30.0  # the network's colour spills over everything
+    rgb = color.merge_L_ab(color.grey_to_L(grey), ab)
+    assert (rgb[:8] == 0).all() and (rgb[-8:] == 0).all()
+    assert (rgb[20, 10:30] == 255).all()
+    mid = skcolor.rgb2lab(rgb[12:18])
+    assert np.abs(mid[..., 0] - color.grey_to_L(grey[12:18])).max() <= 1.0
+    assert mid[..., 1].mean() > 20 and mid[..., 2].mean() < -15

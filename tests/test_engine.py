@@ -149,6 +149,10 @@ class _CountingTable:
         self.shapes.append(np.shape(index))
         return self.table[index]
 
+    def lookup(self, grey: np.ndarray) -> np.ndarray:
+        """Stands in for ``grey_to_L`` (the same lookup through OpenCV)."""
+        return self[grey]
+
 
 @pytest.mark.parametrize("size, stabilise", [(32, 0.0), (32, 0.8), (None, 0.0)])
 def test_one_call_looks_each_frame_L_up_once(tiny_colouriser: Colouriser, monkeypatch,
@@ -162,7 +166,7 @@ def test_one_call_looks_each_frame_L_up_once(tiny_colouriser: Colouriser, monkey
     frames = _frames(3, 96, 128)
     look = Look(chroma=1.3, working_size=size, stabilise=stabilise)
     counted = _CountingTable(GREY_TO_L)
-    monkeypatch.setattr(engine, "GREY_TO_L", counted)
+    monkeypatch.setattr(engine, "grey_to_L", counted.lookup)
     monkeypatch.setattr(temporal, "GREY_TO_L", counted)
     out = tiny_colouriser.colourise_frames(frames, look, tiny_colouriser.new_stabiliser(look))
     small = working_shape(96, 128, size or 32, tiny_colouriser.multiple)
@@ -177,7 +181,7 @@ def test_one_call_without_scaling_looks_L_up_once(tiny_colouriser: Colouriser,
     from restorer.look import Look
 
     counted = _CountingTable(GREY_TO_L)
-    monkeypatch.setattr(engine, "GREY_TO_L", counted)
+    monkeypatch.setattr(engine, "grey_to_L", counted.lookup)
     tiny_colouriser.colourise_frames(_frames(2), Look(working_size=64))  # 48x64: no resize
     assert counted.shapes == [(48, 64), (48, 64)]
 

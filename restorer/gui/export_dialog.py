@@ -41,6 +41,7 @@ from PySide6.QtWidgets import (
 
 from restorer.engine import Colouriser
 from restorer.errors import Cancelled, RestorerError
+from restorer.formats import H264_CRF
 from restorer.gui import dialogs, theme
 from restorer.gui.dialogs import show_error
 from restorer.gui.state import PRESET_LABELS, ViewState
@@ -147,10 +148,10 @@ class ExportDialog(QDialog):
 
         self.quality = QSpinBox()
         self.quality.setRange(0, 51)
-        self.quality.setValue(18)
+        self.quality.setValue(H264_CRF)
         self.quality.setPrefix("CRF ")
-        self.quality.setToolTip("H.264 constant rate factor: lower is better (18 is visually "
-                                "lossless for most material)")
+        self.quality.setToolTip("H.264 constant rate factor: lower is better (18-20 is "
+                                "visually lossless for most material)")
         form.addRow("Quality", self.quality)
 
         self.whole = QRadioButton()

@@ -26,6 +26,7 @@ from restorer.interlace import FieldOrder, field_order_for, finish_fields, predi
 from restorer.look import Look
 from restorer.media import FrameReader, VideoInfo
 from restorer.media.seeker import FrameSeeker
+from restorer.memory import reuse_freed_memory
 
 if TYPE_CHECKING:
     from restorer.temporal import ChromaStabiliser
@@ -88,6 +89,7 @@ class PreviewEngine:
 
     def __init__(self, info: VideoInfo, colouriser: Colouriser | None, *,
                  frame_cache_bytes: int = 256 * 2**20, ab_cache_bytes: int = 512 * 2**20) -> None:
+        reuse_freed_memory()  # each scrubbed frame's merge allocates as an export's does
         self.info = info
         self.colouriser = colouriser
         self.frames = LRUCache(frame_cache_bytes)

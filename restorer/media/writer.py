@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from restorer.errors import OutputError
+from restorer.formats import H264_CRF, H264_PRESET
 from restorer.fsutil import set_default_mode, temp_file_beside
 from restorer.media.probe import AudioStream, ColourTags, SubtitleStream, VideoInfo, ffmpeg_exe
 from restorer.media.stderr import StderrDrain
@@ -191,8 +192,8 @@ def _video_args(codec: str, crf: int | None, w: int, h: int, tags: ColourTags,
                  f":color_primaries={tags.primaries}:color_trc={tags.transfer}")
     args = ["-vf", ",".join(chain)]
     if codec == "h264":
-        args += ["-c:v", "libx264", "-preset", "veryfast",
-                 "-crf", str(18 if crf is None else crf), "-pix_fmt", pix, *extra]
+        args += ["-c:v", "libx264", "-preset", H264_PRESET,
+                 "-crf", str(H264_CRF if crf is None else crf), "-pix_fmt", pix, *extra]
         if interlaced:
             args += ["-flags", "+ildct+ilme",
                      "-x264-params", "tff=1" if field_order == "tt" else "bff=1"]
