@@ -267,7 +267,7 @@ def merge_L_ab(L: np.ndarray, ab: np.ndarray, chroma: float = 1.0) -> np.ndarray
     rgb = cv2.cvtColor(lab, cv2.COLOR_Lab2RGB)
     # The table lookup leaves almost nothing out of gamut; what remains (cells where the boundary
     # bends) is caught here. OpenCV clips out-of-gamut results to [0, 1], so each such pixel has
-    # a channel at exactly 0 or 1 (true black/white ones too, which bisection leaves as they are).
+    # a channel at exactly 0 or 1 (true black/white ones too, which are left out below).
     # (numpy's reductions over a last axis of 3 are ~50x slower than inRange here.)
     inside = cv2.inRange(rgb, (1e-7, 1e-7, 1e-7), (1 - 1e-7, 1 - 1e-7, 1 - 1e-7))
     bad = np.flatnonzero(inside.ravel() == 0)
