@@ -7,8 +7,10 @@ import logging
 import signal
 import sys
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from restorer import __version__
 from restorer.errors import Cancelled, RestorerError
@@ -16,6 +18,25 @@ from restorer.formats import H264_CRF
 from restorer.positions import parse_position, to_frame
 
 AddParser = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]
+Handler = Callable[[int, Any], None]
+
+
+@contextmanager
+def signal_handlers(on_sigint: Handler, on_sigterm: Handler) -> Iterator[None]:
+    """Install SIGINT and SIGTERM handlers for a long command, and restore the previous ones.
+
+    Only the main thread may set handlers; elsewhere (a command run from a test's thread) this
+    does nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    previous_term = signal.signal(signal.SIGTERM, on_sigterm)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        signal.signal(signal.SIGTERM, previous_term)
 
 
 # Sub-commands that live beside the code they drive import torch, OpenCV or Qt; the parser
@@ -40,6 +61,11 @@ def _evaluate() -> AddParser:
     return add_parser
 
 
+def _farm() -> AddParser:
+    from restorer.farm.cli import add_parser
+    return add_parser
+
+
 def _gui() -> AddParser:
     from restorer.gui.launch import add_parser
     return add_parser
@@ -51,6 +77,7 @@ COMMANDS: dict[str, tuple[str, Callable[[], AddParser]]] = {
     "dataset": ("build or inspect a training dataset", _dataset),
     "train": ("train a colourisation model on a dataset", _train),
     "evaluate": ("score a model on held-out colour footage or photos", _evaluate),
+    "farm": ("render many episodes across machines (Ray)", _farm),
     "gui": ("open the restoration desk (PySide6 window)", _gui),
 }
 
@@ -68,13 +95,9 @@ def _int_in(lo: int, hi: int) -> Callable[[str], int]:
     return parse
 
 
-def _add_colourize(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("colourize", aliases=["colorize"], help="colourise a black-and-white video",
-                       description="Colourise a video. Keeps the source's frame count, exact "
-                                   "frame rate, size and audio; only colour is invented.")
-    p.add_argument("input", type=Path, help="black-and-white (or colour) video ffmpeg can read")
-    p.add_argument("-o", "--output", type=Path, required=True,
-                   help="output file (.mp4/.mov/.mkv); never the input")
+def add_render_options(p: argparse.ArgumentParser) -> None:
+    """The options of an export that ``colourize`` and ``farm run`` share: model, look, codec,
+    and how the source is read."""
     p.add_argument("--model", type=Path, default=None, help="model file (.safetensors); "
                    "default: the shipped models/default.safetensors or $RESTORER_MODEL")
     p.add_argument("--chroma", type=float, default=1.0,
@@ -85,11 +108,6 @@ def _add_colourize(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     p.add_argument("--codec", default="h264", choices=["h264", "prores", "ffv1"])
     p.add_argument("--crf", type=_int_in(0, 51), default=None,
                    help=f"quality 0..51, lower is better (H.264 default {H264_CRF})")
-    p.add_argument("--start", default=None, help="first frame: frame number or time (12.5s, "
-                   "00:01:02.5, 00:01:02:12)")
-    p.add_argument("--end", default=None, help="end (exclusive): frame number or time")
-    p.add_argument("--compare", action="store_true",
-                   help="write original | colour side by side (double width)")
     p.add_argument("--stabilise", "--stabilize", type=float, default=0.0, metavar="STRENGTH",
                    help="temporal chroma stabilisation 0..1 (0 off; 0.7 is a good start)")
     p.add_argument("--batch", type=_int_in(1, 256), default=8, help="frames per network batch")
@@ -100,6 +118,21 @@ def _add_colourize(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     p.add_argument("--allow-truncated", action="store_true",
                    help="render what decodes of a file cut short (default: refuse it)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _add_colourize(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("colourize", aliases=["colorize"], help="colourise a black-and-white video",
+                       description="Colourise a video. Keeps the source's frame count, exact "
+                                   "frame rate, size and audio; only colour is invented.")
+    p.add_argument("input", type=Path, help="black-and-white (or colour) video ffmpeg can read")
+    p.add_argument("-o", "--output", type=Path, required=True,
+                   help="output file (.mp4/.mov/.mkv); never the input")
+    p.add_argument("--start", default=None, help="first frame: frame number or time (12.5s, "
+                   "00:01:02.5, 00:01:02:12)")
+    p.add_argument("--end", default=None, help="end (exclusive): frame number or time")
+    p.add_argument("--compare", action="store_true",
+                   help="write original | colour side by side (double width)")
+    add_render_options(p)
     p.set_defaults(func=_run_colourize)
 
 
@@ -144,50 +177,45 @@ def _run_colourize(args: argparse.Namespace) -> int:
         terminated.set()
         cancel.set()
 
-    in_main = threading.current_thread() is threading.main_thread()  # signals need it
-    previous = signal.signal(signal.SIGINT, on_sigint) if in_main else None
-    previous_term = signal.signal(signal.SIGTERM, on_sigterm) if in_main else None
-    try:
-        told: set[str] = set()
-        for ev in render(job, cancel=cancel, on_warning=warn):
-            if bar is None:
-                print(f"restorer: {ev.message}", file=sys.stderr)
-            # Notes arrive with any event (the encoder's come once it is set up).
-            for note in ev.notes:
-                if note not in told:
-                    told.add(note)
-                    if bar is not None:
-                        bar.clear()
-                    warn(note)
-            if bar is None:
-                bar = tqdm(total=ev.total, unit="frame", disable=args.quiet, dynamic_ncols=True,
-                           desc="colourising")
-                continue
-            bar.n = ev.done
-            bar.set_postfix_str(f"{ev.fps:.1f} fps", refresh=True)
-            if ev.output is not None:
+    with signal_handlers(on_sigint, on_sigterm):
+        try:
+            told: set[str] = set()
+            for ev in render(job, cancel=cancel, on_warning=warn):
+                if bar is None:
+                    print(f"restorer: {ev.message}", file=sys.stderr)
+                # Notes arrive with any event (the encoder's come once it is set up).
+                for note in ev.notes:
+                    if note not in told:
+                        told.add(note)
+                        if bar is not None:
+                            bar.clear()
+                        warn(note)
+                if bar is None:
+                    bar = tqdm(total=ev.total, unit="frame", disable=args.quiet, dynamic_ncols=True,
+                               desc="colourising")
+                    continue
+                bar.n = ev.done
+                bar.set_postfix_str(f"{ev.fps:.1f} fps", refresh=True)
+                if ev.output is not None:
+                    bar.close()
+                    print(f"restorer: wrote {ev.output} ({ev.total} frames, {ev.fps:.1f} fps)",
+                          file=sys.stderr)
+                    try:
+                        record_export(job, ev.output, source_frames=info.frame_count,
+                                      frames_written=ev.total)
+                    except RestorerError as exc:  # the master itself is complete and kept
+                        warn(str(exc))
+        except Cancelled:
+            if not terminated.is_set():
+                raise
+            if bar is not None:
                 bar.close()
-                print(f"restorer: wrote {ev.output} ({ev.total} frames, {ev.fps:.1f} fps)",
-                      file=sys.stderr)
-                try:
-                    record_export(job, ev.output, source_frames=info.frame_count,
-                                  frames_written=ev.total)
-                except RestorerError as exc:  # the master itself is complete and kept
-                    warn(str(exc))
-    except Cancelled:
-        if not terminated.is_set():
-            raise
-        if bar is not None:
-            bar.close()
-        print(f"restorer: terminated (SIGTERM); {args.output.name} was not written, and nothing "
-              "partial was left", file=sys.stderr)
-        return 128 + signal.SIGTERM
-    finally:
-        if in_main:
-            signal.signal(signal.SIGINT, previous)
-            signal.signal(signal.SIGTERM, previous_term)
-        if bar is not None:
-            bar.close()
+            print(f"restorer: terminated (SIGTERM); {args.output.name} was not written, and "
+                  "nothing partial was left", file=sys.stderr)
+            return 128 + signal.SIGTERM
+        finally:
+            if bar is not None:
+                bar.close()
     return 0
 
 

@@ -246,8 +246,8 @@ def _fit_gamut_planes(L: np.ndarray, ab: np.ndarray) -> list[np.ndarray]:
     row = np.asarray(L, dtype=np.float32) * np.float32(_L_STEPS)
     row -= np.float32(0.5)
     limit = cv2.remap(table, hue, row, cv2.INTER_NEAREST, borderMode=cv2.BORDER_REPLICATE)
-    # cv2.max takes a scalar for src2; its stub lists arrays only.
-    scale = cv2.divide(limit, cv2.max(chroma, 1e-6))  # type: ignore[call-overload]
+    # cv2.max takes a scalar for src2; stubs before OpenCV 5.1 list arrays only.
+    scale = cv2.divide(limit, cv2.max(chroma, 1e-6))  # type: ignore[call-overload,unused-ignore]
     np.minimum(scale, 1.0, out=scale)
     return [cv2.multiply(a, scale), cv2.multiply(b, scale)]
 

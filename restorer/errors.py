@@ -25,3 +25,8 @@ class OutputError(RestorerError):
 
 class Cancelled(RestorerError):
     """The user cancelled a long job; nothing partial was left behind."""
+
+
+class FarmError(RestorerError):
+    """A render-farm run cannot start or go on: no cluster, storage a node cannot see, a chunk
+    that failed every retry."""

@@ -66,6 +66,12 @@ class RenderJob:
     #: Interlaced source: progressive frames at field rate (bwdif) instead of an interlaced
     #: master colourised field by field.
     deinterlace: bool = False
+    #: Frames before ``start`` fed to the temporal stabiliser and not written, so a range that
+    #: starts mid-shot (a render-farm chunk) continues the stabilised colour of the frames
+    #: before it. Only a look with stabilisation reads them.
+    warmup: int = 0
+    #: Carry the source's audio and subtitles (False: video only, as farm chunks are).
+    streams: bool = True
 
     def __post_init__(self) -> None:
         self.src, self.dst = Path(self.src), Path(self.dst)
@@ -74,6 +80,8 @@ class RenderJob:
         # The look checked its own ranges when it was made.
         if not isinstance(self.look, Look):
             raise TypeError(f"RenderJob.look must be a restorer.look.Look; got {self.look!r}")
+        if self.warmup < 0:
+            raise ValueError(f"RenderJob.warmup must be 0 or more; got {self.warmup}")
 
 
 @dataclass
@@ -233,10 +241,13 @@ def render(job: RenderJob, cancel: CancelFlag = None, colouriser: Colouriser | N
 
     total = last - first
     per_source = total // (end - start)  # frames read per source frame: 1, or 2 deinterlaced
+    # Frames read ahead of the range only to settle the stabiliser; predicted, never written.
+    lead = min(job.warmup, start) * per_source if stabiliser is not None else 0
     width, height = info.display_size  # frames arrive upright
     turned = info.rotation in (90, 270)
     writer = VideoWriter(job.dst, width * (2 if job.compare else 1), height, read.fps,
-                         codec=job.codec, crf=job.crf, streams_from=info,
+                         codec=job.codec, crf=job.crf,
+                         streams_from=info if job.streams else None,
                          audio_start=info.time_of(start),
                          audio_duration=info.time_of(end) - info.time_of(start) if
                          (start > 0 or end < info.frame_count) else None,
@@ -247,7 +258,7 @@ def render(job: RenderJob, cancel: CancelFlag = None, colouriser: Colouriser | N
     stop = threading.Event()
     frames: queue.Queue[tuple[int, np.ndarray] | None] = queue.Queue(maxsize=2 * job.batch_size)
     to_write: queue.Queue[Future[np.ndarray] | None] = queue.Queue(maxsize=4 * job.batch_size)
-    reader = _Reader(FrameReader(read, first, last, filters=filters), frames, stop)
+    reader = _Reader(FrameReader(read, first - lead, last, filters=filters), frames, stop)
     wthread = _Writer(writer, to_write)
     pool = ThreadPoolExecutor(max_workers=max(1, min(4, (os.cpu_count() or 2))),
                               thread_name_prefix="restorer-post")
@@ -284,9 +295,11 @@ def render(job: RenderJob, cancel: CancelFlag = None, colouriser: Colouriser | N
             staged: list[Prediction] | list[FieldPrediction] = (
                 predict_fields(colouriser, batch, look, stabiliser, woven) if woven
                 else colouriser.predict(batch, look, stabiliser))
-            for frame in staged:
+            warm = min(lead, len(staged))
+            lead -= warm
+            for frame in staged[warm:]:
                 to_write.put(pool.submit(_finish, colouriser, frame, look, job.compare))
-            done += len(batch)
+            done += len(batch) - warm
             dt = time.perf_counter() - t0
             fps = done / dt if dt > 0 else 0.0
             yield Progress(done, total, fps, (total - done) / fps if fps > 0 else float("nan"),

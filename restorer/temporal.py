@@ -91,8 +91,8 @@ class FlowEstimator:
     @staticmethod
     def remap(x: np.ndarray, coords: np.ndarray) -> np.ndarray:
         """Sample ``x`` (``(H, W)`` or ``(H, W, C)`` float32) at ``coords`` (bilinear)."""
-        # map2 is None for a two-channel map1; the stub does not allow None there.
-        return cv2.remap(x, coords, None, cv2.INTER_LINEAR,  # type: ignore[call-overload]
+        # map2 is None for a two-channel map1; stubs before OpenCV 5.1 do not allow None.
+        return cv2.remap(x, coords, None, cv2.INTER_LINEAR,  # type: ignore[call-overload,unused-ignore]
                          borderMode=cv2.BORDER_REPLICATE)
 
     def warp(self, x: np.ndarray, flow: np.ndarray) -> np.ndarray:

@@ -200,3 +200,29 @@ def test_truncated_stream_is_an_error_not_a_short_master(clip_factory, tmp_path,
     with pytest.raises(MediaError, match="truncated or damaged"):
         run(RenderJob(src, tmp_path / "o.mp4"), colouriser=tiny_colouriser)
     assert not (tmp_path / "o.mp4").exists()
+
+
+def test_warmup_continues_the_stabilised_colour_of_the_frames_before(
+        clip_factory, tmp_path: Path, tiny_model_file: Path) -> None:
+    """A range rendered after warm-up frames (a farm chunk starting mid-shot) matches the same
+    frames of a whole render; without warm-up its first frames do not."""
+    from restorer.look import Look
+
+    src = clip_factory("shot.mp4", size=(96, 72), seconds=1.6, colour=False)
+    look = Look(stabilise=0.7)
+
+    def frames(path: Path) -> np.ndarray:
+        with FrameReader(probe(path), mode="rgb") as reader:
+            return np.stack([f for _, f in reader]).astype(int)
+
+    whole = run(RenderJob(src, tmp_path / "whole.mkv", model=tiny_model_file, look=look,
+                          codec="ffv1", batch_size=4))
+    warm = run(RenderJob(src, tmp_path / "warm.mkv", model=tiny_model_file, look=look,
+                         codec="ffv1", batch_size=4, start=20, warmup=20, streams=False))
+    cold = run(RenderJob(src, tmp_path / "cold.mkv", model=tiny_model_file, look=look,
+                         codec="ffv1", batch_size=4, start=20))
+    ref = frames(whole)[20:]
+    assert probe(warm).frame_count == len(ref)
+    assert not probe(warm).audio and len(probe(cold).audio) == 1, "streams=False: video only"
+    assert np.abs(frames(warm) - ref).max() <= 1
+    assert np.abs(frames(cold)[0] - ref[0]).max() > 4, "the test cannot tell warm from cold"

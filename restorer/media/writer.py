@@ -324,6 +324,71 @@ def _subtitle_plan(sub: SubtitleStream, j: int, n: int, suffix: str
                   "keep it")
 
 
+@dataclass(frozen=True)
+class StreamPlan:
+    """How a source's audio and subtitles go into an output: ffmpeg arguments and notes.
+
+    ``input_args`` (the source as ffmpeg's input 1, cut to the range) go with the inputs;
+    ``maps`` and ``codec_args`` with the output, after the video's map.
+    """
+
+    input_args: list[str]
+    maps: list[str]
+    codec_args: list[str]
+    audio_notes: tuple[str, ...] = ()
+    stream_notes: tuple[str, ...] = ()
+
+
+def source_streams(source: VideoInfo | None, suffix: str, fps: Fraction,
+                   audio_start: float = 0.0, audio_duration: float | None = None) -> StreamPlan:
+    """Carry every audio and subtitle stream of ``source`` into a ``suffix`` file, as input 1.
+
+    Shared by :class:`VideoWriter` (video from a pipe) and the render farm's assembly (video
+    copied from finished chunks), so a master carries its source's streams the same either way.
+    """
+    audio_notes: list[str] = []
+    stream_notes: list[str] = []
+    stream_args: list[str] = []
+    maps: list[str] = []
+    inputs: list[str] = []
+    if source is not None:
+        n_audio = len(source.audio)
+        for k, stream in enumerate(source.audio):
+            maps += ["-map", f"1:{stream.index}"]
+            args, note = _audio_plan(stream, k, n_audio, suffix, source.path)
+            stream_args += args + _metadata_args("a", k, stream, suffix)
+            if note:
+                audio_notes.append(note)
+        n_subs = len(source.subtitles)
+        kept = 0
+        for j, sub in enumerate(source.subtitles):
+            how, note = _subtitle_plan(sub, j, n_subs, suffix)
+            if note:
+                stream_notes.append(note)
+            if how is None:
+                continue
+            maps += ["-map", f"1:{sub.index}"]
+            stream_args += [f"-c:s:{kept}", how] + _metadata_args("s", kept, sub, suffix)
+            kept += 1
+    if maps:
+        assert source is not None
+        # Input options, so they cut audio and subtitles of the source alike.
+        if audio_start > 0:
+            inputs += ["-ss", f"{audio_start:.6f}"]
+            # A seek lands on the keyframe before; ffmpeg would copy the packets from
+            # there, which Matroska keeps as a lead-in of audio the range does not have.
+            stream_args += ["-copypriorss", "0"]
+        if audio_duration is not None:
+            inputs += ["-t", f"{audio_duration:.6f}"]
+            # An input's -t stops decoded audio with a trim filter; converted subtitles
+            # pass no filter, so the output is capped too, half a frame past the range's
+            # end (clear of the last frame, which starts a whole frame before it).
+            cap = audio_duration + 0.5 / float(fps)
+            stream_args += ["-t", f"{cap:.6f}"]
+        inputs += ["-i", str(source.path)]
+    return StreamPlan(inputs, maps, stream_args, tuple(audio_notes), tuple(stream_notes))
+
+
 def check_destination(dst: Path, sources: tuple[Path, ...] = (), overwrite: bool = True) -> None:
     """Refuse a destination that is a source, an existing file (unless allowed), or unwritable."""
     for src in sources:
@@ -413,44 +478,11 @@ class VideoWriter:
         cmd = [ffmpeg_exe(), "-hide_banner", "-v", "error", "-y",
                "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}",
                "-framerate", rate, "-i", "-"]
-        audio_notes: list[str] = []
-        stream_args: list[str] = []
-        maps: list[str] = []
-        if source is not None:
-            n_audio = len(source.audio)
-            for k, stream in enumerate(source.audio):
-                maps += ["-map", f"1:{stream.index}"]
-                args, note = _audio_plan(stream, k, n_audio, suffix, source.path)
-                stream_args += args + _metadata_args("a", k, stream, suffix)
-                if note:
-                    audio_notes.append(note)
-            n_subs = len(source.subtitles)
-            kept = 0
-            for j, sub in enumerate(source.subtitles):
-                how, note = _subtitle_plan(sub, j, n_subs, suffix)
-                if note:
-                    stream_notes.append(note)
-                if how is None:
-                    continue
-                maps += ["-map", f"1:{sub.index}"]
-                stream_args += [f"-c:s:{kept}", how] + _metadata_args("s", kept, sub, suffix)
-                kept += 1
-        if maps:
-            assert source is not None
-            # Input options, so they cut audio and subtitles of the source alike.
-            if audio_start > 0:
-                cmd += ["-ss", f"{audio_start:.6f}"]
-                # A seek lands on the keyframe before; ffmpeg would copy the packets from
-                # there, which Matroska keeps as a lead-in of audio the range does not have.
-                stream_args += ["-copypriorss", "0"]
-            if audio_duration is not None:
-                cmd += ["-t", f"{audio_duration:.6f}"]
-                # An input's -t stops decoded audio with a trim filter; converted subtitles
-                # pass no filter, so the output is capped too, half a frame past the range's
-                # end (clear of the last frame, which starts a whole frame before it).
-                cap = audio_duration + 0.5 / float(self.fps)
-                stream_args += ["-t", f"{cap:.6f}"]
-            cmd += ["-i", str(source.path)]
+        plan = source_streams(source, suffix, self.fps, audio_start, audio_duration)
+        cmd += plan.input_args
+        maps, stream_args = plan.maps, plan.codec_args
+        stream_notes += plan.stream_notes
+        audio_notes = list(plan.audio_notes)
         cmd += ["-map", "0:v:0", *maps, *vargs, "-fps_mode", "passthrough", *stream_args]
         if suffix in _MP4_FAMILY:
             cmd += ["-movflags", "+faststart"]
@@ -536,3 +568,7 @@ class VideoWriter:
             else:
                 self.abort()
 
+
+
+#: The container a master of each codec goes in when only a folder is named (the render farm).
+MASTER_SUFFIX = {"h264": ".mp4", "prores": ".mov", "ffv1": ".mkv"}
