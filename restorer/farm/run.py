@@ -191,7 +191,7 @@ def _plan_episodes(sources: list[tuple[Path, VideoInfo, Path]], manifest: Manife
             try:
                 check_destination(dst, (src,), opts.overwrite)
             except RestorerError as exc:
-                raise FarmError(f"{exc} (a master the farm did not finish)") from None
+                raise FarmError(str(exc)) from None
         record = old or EpisodeRecord(
             stem=stem, source=source, key=key, settings=settings, model=model,
             output=str(dst), frame_count=info.frame_count,

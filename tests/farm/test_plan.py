@@ -187,3 +187,22 @@ def test_few_chunks_are_evened_out_over_the_workers() -> None:
     assert balanced_chunk(100 * 1500, 1500, 2) == 1500, "many chunks: the asked length"
     assert balanced_chunk(100, 1500, 2) == 100, "one short chunk stays one"
     assert balanced_chunk(4500, 1500, 2) == 1125, "3 chunks on 2 workers: 4"
+
+
+def test_existing_masters_and_clashing_names_are_refused_before_any_work(
+        clip_factory, tmp_path: Path, tiny_model_file: Path) -> None:
+    from restorer.farm.options import FarmOptions
+    from restorer.farm.run import farm_run
+
+    src = clip_factory("ep01.mp4", seconds=0.4, colour=False)
+    out = tmp_path / "masters"
+    out.mkdir()
+    (out / "ep01.mp4").write_bytes(b"an earlier master")
+    with pytest.raises(FarmError, match="ep01.mp4 already exists; pass --overwrite"):
+        list(farm_run([src], out, FarmOptions(model=tiny_model_file)))
+    assert (out / "ep01.mp4").read_bytes() == b"an earlier master"
+    other = tmp_path / "b"
+    other.mkdir()
+    twin = clip_factory("b/ep01.mkv", seconds=0.4, colour=False)
+    with pytest.raises(FarmError, match="would both be written as ep01.mp4"):
+        list(farm_run([src, twin], tmp_path / "m2", FarmOptions(model=tiny_model_file)))
