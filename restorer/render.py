@@ -72,6 +72,9 @@ class RenderJob:
     warmup: int = 0
     #: Carry the source's audio and subtitles (False: video only, as farm chunks are).
     streams: bool = True
+    #: Look at the source's frames to say when it is in colour. A render farm says it once per
+    #: episode, with its first chunk, not again for every chunk.
+    check_colour: bool = True
 
     def __post_init__(self) -> None:
         self.src, self.dst = Path(self.src), Path(self.dst)
@@ -114,8 +117,11 @@ def check_truncation(info: VideoInfo, allow: bool) -> str | None:
     return f"{told}; rendering the {info.frame_count} that decode"
 
 
-def source_notes(info: VideoInfo) -> list[str]:
-    """Things the operator must know about the source before trusting the output."""
+def source_notes(info: VideoInfo, check_colour: bool = True) -> list[str]:
+    """Things the operator must know about the source before trusting the output.
+
+    ``check_colour`` looks at frames to tell a colour source (over a second on an SD episode).
+    """
     notes = []
     if info.vfr:
         notes.append("irregular frame timing (variable frame rate, or a truncated file): "
@@ -126,7 +132,7 @@ def source_notes(info: VideoInfo) -> list[str]:
     if info.width % 2 or info.height % 2:
         notes.append(f"odd size {info.width}x{info.height}: kept exactly (4:4:4 chroma)")
     try:
-        if looks_colour(info):
+        if check_colour and looks_colour(info):
             notes.append("source is in colour: its colour is discarded and only its lightness (L) "
                          "is used")
     except RestorerError:
@@ -207,7 +213,7 @@ def render(job: RenderJob, cancel: CancelFlag = None, colouriser: Colouriser | N
         raise MediaError(f"empty frame range {start}..{end} (the video has {info.frame_count})")
     check_destination(job.dst, (job.src,), job.overwrite)
     cut_short = check_truncation(info, job.allow_truncated)
-    notes = ([cut_short] if cut_short else []) + source_notes(info)
+    notes = ([cut_short] if cut_short else []) + source_notes(info, job.check_colour)
     order, order_note = field_order_for(info, start, end)
     woven: Woven | None = "tt" if order == "tt" else "bb" if order == "bb" else None
     if order_note:

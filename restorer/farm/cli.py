@@ -94,7 +94,7 @@ def _run(args: argparse.Namespace) -> int:
         try:
             for ev in farm_run(args.inputs, args.output, opts, address=args.address,
                                cancel=cancel, stop_now=stop_now):
-                if bar is None and ev.frames_total:
+                if bar is None and ev.frames_done < ev.frames_total:
                     bar = tqdm(total=ev.frames_total, unit="frame", disable=args.quiet,
                                dynamic_ncols=True, desc="farm")
                 if ev.message:

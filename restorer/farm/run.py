@@ -106,7 +106,7 @@ def _settings(opts: FarmOptions, chunk_frames: int, warmup: int) -> dict[str, An
 def _chunk_frames(text: str, fps: Fraction) -> int:
     try:
         n = to_frame(parse_position(text), float(fps))
-    except ValueError as exc:
+    except (ValueError, RestorerError) as exc:
         raise FarmError(f"--chunk {text!r}: {exc}") from None
     if not n or n <= 0:
         raise FarmError(f"--chunk must be longer than nothing; got {text!r}")
@@ -139,7 +139,9 @@ def _check_inputs(inputs: Sequence[Path], masters: Path, opts: FarmOptions
             raise FarmError(f"{seen[dst.name]} and {src} would both be written as {dst.name}; "
                             "rename one")
         seen[dst.name] = src
-        out.append((src, probe(src), dst))
+        info = probe(src)
+        _chunk_frames(opts.chunk, info.fps)
+        out.append((src, info, dst))
     return out
 
 
@@ -152,17 +154,19 @@ def farm_run(inputs: Sequence[Path], masters: Path, opts: FarmOptions | None = N
     opts = opts or FarmOptions()
     masters = Path(masters)
     sources = _check_inputs(inputs, masters, opts)
+    model = _model(opts)  # a missing or corrupt model stops the run before anything is written
     masters.mkdir(exist_ok=True)
     masters = masters.resolve()
     with folder_lock(masters):
-        yield from _run_locked(sources, masters, opts, address, cancel, stop_now, num_cpus)
+        yield from _run_locked(sources, masters, opts, model, address, cancel, stop_now,
+                               num_cpus)
 
 
 def _model(opts: FarmOptions) -> tuple[Path, bytes, str, str]:
     from restorer.checkpoint import default_model_path, read_meta
 
     path = (opts.model or default_model_path()).resolve()
-    meta = read_meta(path)  # a missing or corrupt model stops the run before any cluster work
+    meta = read_meta(path)
     data = path.read_bytes()
     return path, data, file_sha256(path), meta.name
 
@@ -228,9 +232,9 @@ def _views(episodes: list[_Episode], running: dict[str, int],
 
 
 def _run_locked(sources: list[tuple[Path, VideoInfo, Path]], masters: Path, opts: FarmOptions,
-                address: str | None, cancel: CancelFlag, stop_now: CancelFlag,
-                num_cpus: int | None) -> Iterator[FarmProgress]:
-    model_path, model_bytes, sha, name = _model(opts)
+                model: tuple[Path, bytes, str, str], address: str | None, cancel: CancelFlag,
+                stop_now: CancelFlag, num_cpus: int | None) -> Iterator[FarmProgress]:
+    model_path, model_bytes, sha, name = model
     manifest = Manifest.load(masters)
     root = manifest.root
     episodes, notes = _plan_episodes(sources, manifest, opts,
@@ -433,6 +437,8 @@ def _schedule(todo: list[_Episode], farm: Any, manifest: Manifest, opts: FarmOpt
             rendered += c.frames
             manifest.save()
             heard()
+            for note in outcome.get("notes", []):
+                yield event(f"{rec.stem}: {note}")
             yield event(f"{rec.stem}: chunk {c.start}-{c.end} done on {c.node} in "
                         f"{c.seconds:.1f} s")
             if all(x.status == "done" for x in rec.chunks):

@@ -161,12 +161,15 @@ def render_chunk(job: ChunkJob, model: bytes, board: Any = None) -> dict[str, An
                      model=model_file(job.model_sha256, model), look=o.look, device=o.device,
                      codec=o.codec, crf=o.crf, start=job.start, end=job.end,
                      batch_size=o.batch_size, overwrite=True, allow_truncated=o.allow_truncated,
-                     deinterlace=o.deinterlace, warmup=job.warmup, streams=False)
+                     deinterlace=o.deinterlace, warmup=job.warmup, streams=False,
+                     check_colour=job.start == 0)
     last = 0.0
     frames = 0
     setup = 0.0
+    notes: list[str] = []
     for ev in render(rjob, colouriser=_colouriser(job, model)):
         frames = ev.done
+        notes = ev.notes
         now = time.perf_counter()
         if not setup and ev.done:
             setup = now - t0  # model, ONNX session, decoder and the first batch
@@ -174,7 +177,9 @@ def render_chunk(job: ChunkJob, model: bytes, board: Any = None) -> dict[str, An
             board.report.remote(job.id, ev.done)
             last = now
     size = Path(job.dst).stat().st_size
+    # The source's notes concern the whole episode: the first chunk brings them to the driver.
     return {"id": job.id, "bytes": size, "frames": frames, "setup": round(setup, 3),
+            "notes": list(notes) if job.start == 0 else [],
             "seconds": round(time.perf_counter() - t0, 3), "node": node_name()}
 
 

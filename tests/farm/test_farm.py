@@ -79,15 +79,19 @@ def test_farm_masters_equal_colourize(episodes: list[Path], tmp_path: Path,
 
 
 def test_changed_settings_render_afresh_and_h264_keeps_audio(
-        episodes: list[Path], tmp_path: Path, tiny_model_file: Path) -> None:
+        clip_factory, tmp_path: Path, tiny_model_file: Path) -> None:
     out = tmp_path / "masters"
-    _run(episodes[:1], out, model=tiny_model_file, chunk="1s")
+    colour = clip_factory("ep01.mp4", size=(96, 72), seconds=3.0)  # a colour transfer
+    said = _run([colour], out, model=tiny_model_file, chunk="1s")
+    # Said once for the episode, not once per chunk.
+    assert sum("ep01: source is in colour" in m for m in said) == 1, said
+    assert len(Manifest.load(out).episodes["ep01"].chunks) == 4
     master = out / "ep01.mp4"
     first = master.stat().st_mtime_ns
-    src, got = probe(episodes[0]), probe(master)
+    src, got = probe(colour), probe(master)
     assert (got.frame_count, got.fps, len(got.audio)) == (src.frame_count, src.fps, 1)
     assert abs(got.duration - src.duration) < 1 / float(src.fps)
-    said = _run(episodes[:1], out, model=tiny_model_file, chunk="1s", overwrite=True,
+    said = _run([colour], out, model=tiny_model_file, chunk="1s", overwrite=True,
                 look=__import__("restorer.look").look.Look(chroma=0.5))
     assert any("changed since the last run; rendering it afresh" in m for m in said), said
     assert master.stat().st_mtime_ns != first
