@@ -98,17 +98,18 @@ class EpisodeRecord:
 
     def done_chunks(self, root: Path) -> list[ChunkRecord]:
         """Chunks the manifest calls done whose file is still there, whole."""
-        return [c for c in self.chunks if c.status == "done" and _intact(root / c.file, c.bytes)]
+        return [c for c in self.chunks if c.status == "done" and intact(root / c.file, c.bytes)]
 
     def counts(self, root: Path | None = None) -> dict[str, int]:
         out = {"done": 0, "pending": 0, "failed": 0}
         for c in self.chunks:
-            ok = c.status != "done" or root is None or _intact(root / c.file, c.bytes)
+            ok = c.status != "done" or root is None or intact(root / c.file, c.bytes)
             out[c.status if ok else "pending"] += 1
         return out
 
 
-def _intact(path: Path, size: int) -> bool:
+def intact(path: Path, size: int) -> bool:
+    """``path`` is there with ``size`` bytes (a file cut short or replaced is not)."""
     try:
         return path.stat().st_size == size and size > 0
     except OSError:

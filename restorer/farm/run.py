@@ -30,6 +30,7 @@ from restorer.farm.manifest import (
     file_sha256,
     fingerprint,
     folder_lock,
+    intact,
 )
 from restorer.farm.options import FarmOptions
 from restorer.farm.plan import WARMUP_SECONDS, balanced_chunk, plan_chunks
@@ -113,13 +114,6 @@ def _chunk_frames(text: str, fps: Fraction) -> int:
     return n
 
 
-def _intact(path: Path, size: int) -> bool:
-    try:
-        return path.stat().st_size == size
-    except OSError:
-        return False
-
-
 def _check_inputs(inputs: Sequence[Path], masters: Path, opts: FarmOptions
                   ) -> list[tuple[Path, VideoInfo, Path]]:
     if not inputs:
@@ -190,7 +184,7 @@ def _plan_episodes(sources: list[tuple[Path, VideoInfo, Path]], manifest: Manife
                          "rendering it afresh")
             old = None
         done_before = (old is not None and old.status == "done"
-                       and _intact(dst, int(old.verified.get("bytes", -1))))
+                       and intact(dst, int(old.verified.get("bytes", -1))))
         if not done_before:
             try:
                 check_destination(dst, (src,), opts.overwrite)
@@ -302,7 +296,7 @@ def _schedule(todo: list[_Episode], farm: Any, manifest: Manifest, opts: FarmOpt
         nonlocal skipped
         (root / "chunks" / ep.record.stem).mkdir(parents=True, exist_ok=True)
         for c in ep.record.chunks:
-            if c.status == "done" and _intact(root / c.file, c.bytes):
+            if c.status == "done" and intact(root / c.file, c.bytes):
                 skipped += 1
                 continue
             c.status = "pending"

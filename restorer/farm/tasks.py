@@ -200,8 +200,5 @@ class Board:
     def report(self, chunk: str, done: int) -> None:
         self.done[chunk] = done
 
-    def forget(self, chunk: str) -> None:
-        self.done.pop(chunk, None)
-
     def snapshot(self) -> dict[str, int]:
         return dict(self.done)
