@@ -59,7 +59,6 @@ def _status(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from restorer.errors import Cancelled
     from restorer.farm.options import FarmOptions
     from restorer.farm.run import farm_run
     from restorer.look import Look
@@ -110,10 +109,6 @@ def _run(args: argparse.Namespace) -> int:
                     bar.set_postfix_str(f"{ev.fps:.1f} fps, {running} running{eta}", refresh=True)
                 if ev.finished:
                     failed = any(e.status == "failed" for e in ev.episodes)
-        except Cancelled:
-            if bar is not None:
-                bar.close()
-            raise
         finally:
             if bar is not None:
                 bar.close()

@@ -17,8 +17,6 @@ from typing import Any
 from restorer.errors import FarmError
 from restorer.farm import tasks
 
-log = logging.getLogger(__name__)
-
 #: The local cluster's object store holds the model and the tasks' small results only.
 LOCAL_OBJECT_STORE = 256 * 2**20
 #: Seconds a cancelled chunk is given to delete its temporary file and stop.

@@ -100,10 +100,11 @@ class EpisodeRecord:
         """Chunks the manifest calls done whose file is still there, whole."""
         return [c for c in self.chunks if c.status == "done" and intact(root / c.file, c.bytes)]
 
-    def counts(self, root: Path | None = None) -> dict[str, int]:
+    def counts(self, root: Path) -> dict[str, int]:
+        """Chunks done (with their files intact), pending and failed."""
         out = {"done": 0, "pending": 0, "failed": 0}
         for c in self.chunks:
-            ok = c.status != "done" or root is None or intact(root / c.file, c.bytes)
+            ok = c.status != "done" or intact(root / c.file, c.bytes)
             out[c.status if ok else "pending"] += 1
         return out
 

@@ -25,10 +25,6 @@ class Chunk:
     warmup: int = 0
 
     @property
-    def frames(self) -> int:
-        return self.end - self.start
-
-    @property
     def name(self) -> str:
         return f"{self.start:07d}-{self.end:07d}"
 

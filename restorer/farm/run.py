@@ -9,7 +9,7 @@ and :class:`~restorer.errors.Cancelled` ends the run, saying which happened.
 
 from __future__ import annotations
 
-import logging
+import dataclasses
 import secrets
 import shutil
 import time
@@ -37,8 +37,6 @@ from restorer.farm.plan import WARMUP_SECONDS, balanced_chunk, plan_chunks
 from restorer.media import VideoInfo, probe
 from restorer.media.writer import MASTER_SUFFIX, check_destination
 from restorer.positions import parse_position, to_frame
-
-log = logging.getLogger(__name__)
 
 #: An episode is scanned for cuts in segments of at least this long, one per free slot.
 SCAN_SEGMENT_SECONDS = 60.0
@@ -96,12 +94,10 @@ def output_for(src: Path, masters: Path, codec: str) -> Path:
 
 
 def _settings(opts: FarmOptions, chunk_frames: int, warmup: int) -> dict[str, Any]:
-    look = opts.look
-    return {"look": {"chroma": look.chroma, "working_size": look.working_size,
-                     "stabilise": look.stabilise},
-            "codec": opts.codec, "crf": opts.crf, "deinterlace": opts.deinterlace,
-            "allow_truncated": opts.allow_truncated, "chunk_frames": chunk_frames,
-            "warmup_frames": warmup}
+    # Every field of the look decides pixels, so all of them go into the episode's key.
+    return {"look": dataclasses.asdict(opts.look), "codec": opts.codec, "crf": opts.crf,
+            "deinterlace": opts.deinterlace, "allow_truncated": opts.allow_truncated,
+            "chunk_frames": chunk_frames, "warmup_frames": warmup}
 
 
 def _chunk_frames(text: str, fps: Fraction) -> int:
