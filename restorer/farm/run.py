@@ -166,6 +166,7 @@ def _plan_episodes(sources: list[tuple[Path, VideoInfo, Path]], manifest: Manife
     """Match each source with its record: reuse it when nothing changed, else start afresh."""
     notes: list[str] = []
     episodes = []
+    stale: list[Path] = []  # chunks of changed episodes: deleted once every episode is accepted
     for src, info, dst in sources:
         stem = dst.stem
         chunk_frames = _chunk_frames(opts.chunk, info.fps)
@@ -174,8 +175,9 @@ def _plan_episodes(sources: list[tuple[Path, VideoInfo, Path]], manifest: Manife
         source = fingerprint(src)
         key = episode_key(source, model["sha256"], settings)
         old = manifest.episodes.get(stem)
-        if old is not None and old.key != key:
-            shutil.rmtree(manifest.root / "chunks" / stem, ignore_errors=True)
+        changed = old is not None and old.key != key
+        if changed:
+            stale.append(manifest.root / "chunks" / stem)
             notes.append(f"{stem}: the source, model or settings changed since the last run; "
                          "rendering it afresh")
             old = None
@@ -185,7 +187,8 @@ def _plan_episodes(sources: list[tuple[Path, VideoInfo, Path]], manifest: Manife
             try:
                 check_destination(dst, (src,), opts.overwrite)
             except RestorerError as exc:
-                raise FarmError(str(exc)) from None
+                made = " (made by an earlier farm run with another source, model or settings)"
+                raise FarmError(f"{exc}{made if changed else ''}") from None
         record = old or EpisodeRecord(
             stem=stem, source=source, key=key, settings=settings, model=model,
             output=str(dst), frame_count=info.frame_count,
@@ -199,6 +202,8 @@ def _plan_episodes(sources: list[tuple[Path, VideoInfo, Path]], manifest: Manife
                     c.status, c.error, c.attempts = "pending", "", 0
         manifest.episodes[stem] = record
         episodes.append(_Episode(info, record, dst))
+    for folder in stale:
+        shutil.rmtree(folder, ignore_errors=True)
     return episodes, notes
 
 
