@@ -124,7 +124,9 @@ def _add_colourize(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     p = sub.add_parser("colourize", aliases=["colorize"], help="colourise a black-and-white video",
                        description="Colourise a video. Keeps the source's frame count, exact "
                                    "frame rate, size and audio; only colour is invented.")
-    p.add_argument("input", type=Path, help="black-and-white (or colour) video ffmpeg can read")
+    p.add_argument("input", type=Path,
+                   help="black-and-white (or colour) video ffmpeg can read, or a desk project "
+                        "(.restorer: its episode, model, look, marks and per-shot chroma)")
     p.add_argument("-o", "--output", type=Path, required=True,
                    help="output file (.mp4/.mov/.mkv); never the input")
     p.add_argument("--start", default=None, help="first frame: frame number or time (12.5s, "
@@ -141,19 +143,38 @@ def _run_colourize(args: argparse.Namespace) -> int:
 
     from restorer.look import Look
     from restorer.media import probe
+    from restorer.project import PROJECT_SUFFIX
     from restorer.record import record_export
     from restorer.render import RenderJob, render
+    from restorer.shots import ShotChroma
 
-    info = probe(args.input)
+    src, model = args.input, args.model
+    shots: tuple[ShotChroma, ...] = ()
+    look = Look(chroma=args.chroma, working_size=args.size, stabilise=args.stabilise)
+    start, end = args.start, args.end
+    if Path(args.input).suffix.lower() == PROJECT_SUFFIX:
+        # A desk project: its episode, model, look, marks and per-shot chroma; a flag given
+        # with a value other than its default still wins.
+        from restorer.project import load as load_project
+
+        project = load_project(args.input)
+        src, model, shots = project.episode, model or project.model, project.shots
+        look = project.look.replace(
+            **({"chroma": args.chroma} if args.chroma != 1.0 else {}),
+            **({"stabilise": args.stabilise} if args.stabilise != 0.0 else {}),
+            **({"working_size": args.size} if args.size is not None else {}))
+        a, b = project.export_range()
+        start = start if start is not None else str(a)
+        end = end if end is not None else (str(b) if b is not None else None)
+    info = probe(src)
     fps = float(info.fps)
     job = RenderJob(
-        src=args.input, dst=args.output, model=args.model,
-        look=Look(chroma=args.chroma, working_size=args.size, stabilise=args.stabilise),
+        src=src, dst=args.output, model=model, look=look,
         device=args.device, codec=args.codec, crf=args.crf,
-        start=to_frame(parse_position(args.start), fps) or 0,
-        end=to_frame(parse_position(args.end), fps), compare=args.compare,
+        start=to_frame(parse_position(start), fps) or 0,
+        end=to_frame(parse_position(end), fps), compare=args.compare,
         batch_size=args.batch, overwrite=args.overwrite, allow_truncated=args.allow_truncated,
-        deinterlace=args.deinterlace,
+        deinterlace=args.deinterlace, shots=shots,
     )
     bar = None
     warn: Callable[[str], None] = lambda m: print(f"restorer: warning: {m}", file=sys.stderr)  # noqa: E731

@@ -259,6 +259,11 @@ def merge_L_ab(L: np.ndarray, ab: np.ndarray, chroma: float = 1.0) -> np.ndarray
     being clipped per channel, because clipping would change the lightness the source gave us:
     converting the result back to L matches the input L within 1 unit (8-bit rounding).
     """
+    return cv2.convertScaleAbs(merge_L_ab_float(L, ab, chroma), alpha=255.0)
+
+
+def merge_L_ab_float(L: np.ndarray, ab: np.ndarray, chroma: float = 1.0) -> np.ndarray:
+    """:func:`merge_L_ab` before rounding: float32 RGB in 0..1, for 16-bit stills."""
     if L.shape != ab.shape[:-1] or ab.shape[-1] != 2:
         raise ValueError(f"L {tuple(L.shape)} and ab {tuple(ab.shape)} do not match")
     L = L.astype(np.float32, copy=False)
@@ -294,7 +299,7 @@ def merge_L_ab(L: np.ndarray, ab: np.ndarray, chroma: float = 1.0) -> np.ndarray
         keep = (full >= -1e-4).all(-1) & (full <= 1 + 1e-4).all(-1)
         sub[:, 1:] *= np.where(keep, hi, lo)[:, None]
         rgb_flat[bad] = cv2.cvtColor(sub[:, None, :], cv2.COLOR_Lab2RGB)[:, 0, :]
-    return cv2.convertScaleAbs(rgb, alpha=255.0)
+    return rgb
 
 
 def normalise_L(L: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:

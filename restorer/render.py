@@ -40,6 +40,7 @@ from restorer.media import FrameReader, VideoInfo, VideoWriter, probe
 from restorer.media.reader import deinterlaced
 from restorer.media.writer import check_destination
 from restorer.memory import reuse_freed_memory
+from restorer.shots import ShotChromas, check_shots, chroma_at
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +76,8 @@ class RenderJob:
     #: Look at the source's frames to say when it is in colour. A render farm says it once per
     #: episode, with its first chunk, not again for every chunk.
     check_colour: bool = True
+    #: Per-shot chroma strengths (absolute frame ranges); other frames take ``look.chroma``.
+    shots: ShotChromas = ()
 
     def __post_init__(self) -> None:
         self.src, self.dst = Path(self.src), Path(self.dst)
@@ -85,6 +88,14 @@ class RenderJob:
             raise TypeError(f"RenderJob.look must be a restorer.look.Look; got {self.look!r}")
         if self.warmup < 0:
             raise ValueError(f"RenderJob.warmup must be 0 or more; got {self.warmup}")
+        self.shots = check_shots(self.shots)
+
+    def look_at(self, n: int) -> Look:
+        """The look source frame ``n`` is finished with: its shot's chroma, if it has one."""
+        if not self.shots:
+            return self.look
+        chroma = chroma_at(self.shots, n, self.look.chroma)
+        return self.look if chroma == self.look.chroma else self.look.replace(chroma=chroma)
 
 
 @dataclass
@@ -303,8 +314,10 @@ def render(job: RenderJob, cancel: CancelFlag = None, colouriser: Colouriser | N
                 else colouriser.predict(batch, look, stabiliser))
             warm = min(lead, len(staged))
             lead -= warm
-            for frame in staged[warm:]:
-                to_write.put(pool.submit(_finish, colouriser, frame, look, job.compare))
+            for k in range(warm, len(staged)):
+                n = start + (done + k - warm) // per_source  # the source frame it shows
+                to_write.put(pool.submit(_finish, colouriser, staged[k], job.look_at(n),
+                                         job.compare))
             done += len(batch) - warm
             dt = time.perf_counter() - t0
             fps = done / dt if dt > 0 else 0.0

@@ -236,7 +236,7 @@ class ExportDialog(QDialog):
     def _on_state(self, name: str, value: object) -> None:
         if name == "episode":
             self._episode_replaced()
-        elif name in ("marks", "chroma", "stabilise", "preset", "model_size"):
+        elif name in ("marks", "chroma", "stabilise", "preset", "model_size", "shots"):
             self.refresh()
 
     def _episode_replaced(self) -> None:
@@ -286,7 +286,9 @@ class ExportDialog(QDialog):
         s = self.state
         self.look_label.setText(
             f"Chroma {s.chroma * 100:.0f} % · {PRESET_LABELS.get(s.preset, s.preset)} quality, "
-            f"working size {s.working_size} px · stabilise {s.stabilise * 100:.0f} %")
+            f"working size {s.working_size} px · stabilise {s.stabilise * 100:.0f} %"
+            + ("" if not s.shots else " · 1 shot with its own chroma" if len(s.shots) == 1
+               else f" · {len(s.shots)} shots with their own chroma"))
         where = f" ({self.model_path.name})" if self.model_path is not None else ""
         self.model_label.setText(f"{self.model_name or 'the loaded model'}{where}")
         if self.stale:
@@ -344,6 +346,7 @@ class ExportDialog(QDialog):
             crf=self.quality.value() if self.codec.currentData() == "h264" else None,
             start=start, end=end, compare=self.compare.isChecked(),
             overwrite=overwrite, allow_truncated=allow_truncated,
+            shots=tuple(sh for sh in self.state.shots if sh.start < end and sh.end > start),
         )
 
     def _ask_first(self, job: RenderJob) -> RenderJob | None:

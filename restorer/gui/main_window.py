@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import json
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -27,8 +28,10 @@ from PySide6.QtGui import (
     QKeySequence,
 )
 from PySide6.QtWidgets import (
+    QDockWidget,
     QFileDialog,
     QHBoxLayout,
+    QInputDialog,
     QLabel,
     QMainWindow,
     QMessageBox,
@@ -42,12 +45,14 @@ from PySide6.QtWidgets import (
 from restorer import __version__, scenes
 from restorer.checkpoint import default_model_path
 from restorer.engine import Colouriser
-from restorer.errors import ModelError
+from restorer.errors import ModelError, RestorerError
 from restorer.gui import dialogs, theme
 from restorer.gui.controls import ControlsPanel
 from restorer.gui.dialogs import log_path, show_error
 from restorer.gui.export_dialog import ExportDialog
 from restorer.gui.preview import DecodedFrame, FrameResult, PreviewEngine, merge
+from restorer.gui.scopes_panel import ScopesPanel
+from restorer.gui.shots_panel import ShotsPanel
 from restorer.gui.state import MODE_LABELS, VIEW_MODES, ViewState
 from restorer.gui.timeline import Timeline
 from restorer.gui.viewer import Viewer
@@ -61,7 +66,13 @@ from restorer.gui.workers import (
     quit_all,
 )
 from restorer.media import VideoInfo, probe
+from restorer.positions import parse_position, to_frame
+from restorer.project import PROJECT_SUFFIX, Project
+from restorer.project import load as load_project
+from restorer.project import save as save_project_file
 from restorer.render import source_notes
+from restorer.shots import ShotChroma, ShotChromas, check_shots
+from restorer.stills import write_still
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +106,14 @@ def _float_or_none(value: object) -> float | None:
         return float(str(value)) if value not in (None, "") else None
     except ValueError:
         return None
+
+
+def _shots_or_none(value: object) -> ShotChromas:
+    """Stored per-shot settings (JSON); none when absent or damaged."""
+    try:
+        return check_shots(ShotChroma.from_dict(d) for d in json.loads(str(value)))
+    except (ValueError, TypeError, RestorerError):
+        return ()
 
 
 def _episode_group(path: Path) -> str:
@@ -166,6 +185,8 @@ class MainWindow(QMainWindow):
         self._request_t0: dict[int, float] = {}
         self._open_worker: Worker | None = None
         self._cuts_worker: Worker | None = None
+        self._cuts_complete = False  # the scan of the open episode has finished
+        self.project_path: Path | None = None  # the project file the episode came from
 
         self.setWindowTitle("Restorer — restoration desk")
         self.setWindowIcon(theme.icon("restorer"))
@@ -202,6 +223,11 @@ class MainWindow(QMainWindow):
         # the arrows, Home/End and letters for its own text otherwise).
         self.controls.editing_done.connect(
             lambda: self.viewer.setFocus(Qt.FocusReason.OtherFocusReason))
+        self.shots_panel = ShotsPanel(self.state)
+        self.shots_panel.editing_done.connect(
+            lambda: self.viewer.setFocus(Qt.FocusReason.OtherFocusReason))
+        self.shots_panel.timecode = self._timecode
+        cast("QVBoxLayout", self.controls.layout()).insertWidget(1, self.shots_panel, 1)
 
         self.transport = QWidget()
         self.transport.setObjectName("transport")
@@ -235,6 +261,17 @@ class MainWindow(QMainWindow):
         self.splitter.setSizes([1130, 310])
         self.splitter.setChildrenCollapsible(False)
         self.setCentralWidget(self.splitter)
+
+        self.scopes = ScopesPanel()
+        self.scopes_dock = QDockWidget("Scopes", self)
+        self.scopes_dock.setObjectName("scopesDock")
+        self.scopes_dock.setWidget(self.scopes)
+        self.scopes_dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetClosable |
+                                     QDockWidget.DockWidgetFeature.DockWidgetMovable |
+                                     QDockWidget.DockWidgetFeature.DockWidgetFloatable)
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.scopes_dock)
+        self.scopes_dock.hide()
+        self.scopes_dock.visibilityChanged.connect(self._on_scopes_shown)
 
         sb = self.statusBar()
         sb.setSizeGripEnabled(False)
@@ -286,6 +323,39 @@ class MainWindow(QMainWindow):
         self.act_out = a("Mark out", lambda: s.mark_out(), "O", "mark-out",
                          "Set the export out point here")
         self.act_clear = a("Clear in/out", s.clear_marks, "Alt+X")
+        self.act_next_cut = a("Next shot", lambda: self._go(s.next_cut), "Down",
+                              tip="Go to the first frame of the next shot")
+        self.act_prev_cut = a("Previous shot", lambda: self._go(s.previous_cut), "Up",
+                              tip="Go to the first frame of this shot, or of the one before")
+        self.act_loop = a("Loop in/out", lambda: s.set_loop(self.act_loop.isChecked()),
+                          "Ctrl+L", tip="Playback loops between the in and out points (the "
+                          "whole episode without marks)", checkable=True)
+        self.act_goto = a("Go to timecode or frame…", self.go_to_dialog, "Ctrl+G")
+        self.act_zoom_in = a("Zoom timeline in", lambda: self.timeline.zoom(2.0), "=",
+                             tip="Zoom the timeline in around the playhead (also Ctrl+wheel)")
+        self.act_zoom_out = a("Zoom timeline out", lambda: self.timeline.zoom(0.5), "-")
+        self.act_zoom_all = a("Whole episode on the timeline", lambda: self.timeline.zoom(0.0),
+                              "\\")
+        self.act_undo = a("&Undo", s.undo, QKeySequence.StandardKey.Undo,
+                          tip="Undo the last change of the marks or of a shot's chroma")
+        self.act_redo = a("&Redo", s.redo, QKeySequence.StandardKey.Redo)
+        self.act_open_project = a("Open &project…", self.open_project_dialog, "Ctrl+Shift+O",
+                                  tip="Open a saved desk project (.restorer)")
+        self.act_save_project = a("&Save project", self.save_project,
+                                  QKeySequence.StandardKey.Save,
+                                  tip="Save the episode, model, look, marks and shot settings "
+                                      "as one project file")
+        self.act_save_project_as = a("Save project &as…", self.save_project_as,
+                                     QKeySequence.StandardKey.SaveAs)
+        self.act_still = a("Export &frame…", self.export_still_dialog, "Ctrl+Shift+E",
+                           tip="Save the frame under the playhead, in colour, as a 16-bit PNG "
+                               "or TIFF at full size")
+        self.act_scopes = self.scopes_dock.toggleViewAction()
+        self.act_scopes.setText("&Scopes")
+        self.act_scopes.setShortcut(QKeySequence("Ctrl+Shift+V"))
+        self.act_scopes.setToolTip("Vectorscopes and a*/b* histograms of the original and the "
+                                   "colour (Ctrl+Shift+V)")
+        self.addAction(self.act_scopes)
         self.act_fit = a("Fit", self.viewer.fit, "F", "zoom-fit", "Fit the frame in the view")
         self.act_1to1 = a("1:1", self.viewer.one_to_one, "1", "zoom-100",
                           "One image pixel per screen pixel")
@@ -303,24 +373,38 @@ class MainWindow(QMainWindow):
         file_menu = mb.addMenu("&File")
         file_menu.addAction(self.act_open)
         file_menu.addAction(self.act_model)
+        file_menu.addAction(self.act_open_project)
         self.recent_menu = file_menu.addMenu("Open &recent")
         self.recent_menu.aboutToShow.connect(self._fill_recent)
         file_menu.addSeparator()
+        file_menu.addAction(self.act_save_project)
+        file_menu.addAction(self.act_save_project_as)
+        file_menu.addSeparator()
         file_menu.addAction(self.act_export)
+        file_menu.addAction(self.act_still)
         file_menu.addSeparator()
         file_menu.addAction(self.act_quit)
+        edit = mb.addMenu("&Edit")
+        edit.addAction(self.act_undo)
+        edit.addAction(self.act_redo)
         view = mb.addMenu("&View")
         for act in self.mode_actions.values():
             view.addAction(act)
+        view.addSeparator()
+        for act in (self.act_zoom_in, self.act_zoom_out, self.act_zoom_all):
+            view.addAction(act)
+        view.addSeparator()
+        view.addAction(self.act_scopes)
         view.addSeparator()
         view.addAction(self.act_fit)
         view.addAction(self.act_1to1)
         play = mb.addMenu("&Playback")
         for act in (self.act_play, self.act_prev, self.act_next, self.act_prev_s, self.act_next_s,
-                    self.act_home, self.act_end):
+                    self.act_home, self.act_end, self.act_prev_cut, self.act_next_cut,
+                    self.act_goto):
             play.addAction(act)
         play.addSeparator()
-        for act in (self.act_j, self.act_k, self.act_l):
+        for act in (self.act_j, self.act_k, self.act_l, self.act_loop):
             play.addAction(act)
         play.addSeparator()
         for act in (self.act_in, self.act_out, self.act_clear):
@@ -383,6 +467,9 @@ class MainWindow(QMainWindow):
         geo = st.value("window/geometry")
         if isinstance(geo, QByteArray) and not geo.isEmpty():
             self.restoreGeometry(geo)
+        docks = st.value("window/docks")
+        if isinstance(docks, QByteArray) and not docks.isEmpty():
+            self.restoreState(docks)
         split = st.value("window/splitter")
         if isinstance(split, QByteArray) and not split.isEmpty():
             self.splitter.restoreState(split)
@@ -405,6 +492,7 @@ class MainWindow(QMainWindow):
         st = self.settings
         st.setValue("window/geometry", self.saveGeometry())
         st.setValue("window/splitter", self.splitter.saveState())
+        st.setValue("window/docks", self.saveState())
         st.setValue("view/chroma", self.state.chroma)
         st.setValue("view/mode", self.state.mode)
         st.setValue("view/preset", self.state.preset)
@@ -426,6 +514,7 @@ class MainWindow(QMainWindow):
         st.setValue(f"{group}/out", "" if s.out_point is None else s.out_point)
         st.setValue(f"{group}/stabilise", s.stabilise)
         st.setValue(f"{group}/wipe", float(self.viewer.divider))
+        st.setValue(f"{group}/shots", json.dumps([sh.to_dict() for sh in s.shots]))
         order = [group] + [g for g in self._episode_order() if g != group]
         for old in order[MAX_EPISODE_MEMORY:]:
             st.remove(old)
@@ -447,7 +536,8 @@ class MainWindow(QMainWindow):
                 "in": _int_or_none(st.value(f"{group}/in")),
                 "out": _int_or_none(st.value(f"{group}/out")),
                 "stabilise": _float_or_none(st.value(f"{group}/stabilise")),
-                "wipe": _float_or_none(st.value(f"{group}/wipe"))}
+                "wipe": _float_or_none(st.value(f"{group}/wipe")),
+                "shots": _shots_or_none(st.value(f"{group}/shots"))}
 
     def last_folder(self) -> str:
         return str(self.settings.value("paths/last_folder", str(Path.home())))
@@ -615,11 +705,14 @@ class MainWindow(QMainWindow):
         path = Path(path)
         if path.suffix.lower() in MODEL_SUFFIXES:
             self.open_model(path)
+        elif path.suffix.lower() == PROJECT_SUFFIX:
+            self.open_project(path)
         else:
             self.open_episode(path)
 
-    def open_episode(self, path: str | Path) -> None:
-        """Probe in the background; the episode replaces the current one when it is readable."""
+    def open_episode(self, path: str | Path, project: Project | None = None) -> None:
+        """Probe in the background; the episode replaces the current one when it is readable.
+        With ``project``, it opens as the project left it rather than as this desk last did."""
         if self._closing:
             return
         path = Path(path)
@@ -628,7 +721,7 @@ class MainWindow(QMainWindow):
         def done(info: VideoInfo) -> None:
             self.job_label.setText("")
             if not self._closing:
-                self._set_episode(info)
+                self._set_episode(info, project)
 
         def failed(exc: BaseException) -> None:
             self.job_label.setText("")
@@ -636,8 +729,10 @@ class MainWindow(QMainWindow):
 
         self._open_worker = create_worker(probe, path, on_returned=done, on_errored=failed)
 
-    def _set_episode(self, info: VideoInfo) -> None:
+    def _set_episode(self, info: VideoInfo, project: Project | None = None) -> None:
         self._save_episode_state()  # of the episode being replaced
+        if project is None:
+            self.project_path = None
         self._stop_play()
         self.previews.invalidate()
         self.merges.invalidate()
@@ -657,13 +752,22 @@ class MainWindow(QMainWindow):
             f"{len(info.audio)} audio stream{'s' if len(info.audio) != 1 else ''}</span>")
         self.source_notes = []
         self.controls.show_source_notes([])
-        # Where the operator left this episode last time, if it was open here before.
-        memory = self._episode_memory(info)
+        # As the project left it; else where the operator left it here last time, if ever.
+        memory: dict[str, Any] = self._episode_memory(info) if project is None else {
+            "frame": project.frame, "in": project.in_point, "out": project.out_point,
+            "stabilise": project.look.stabilise, "wipe": project.wipe, "shots": project.shots}
+        if project is not None:
+            self.state.set_chroma(project.look.chroma)
+            if project.preset in ("fast", "balanced", "best"):
+                self.state.set_preset(project.preset)
+            if project.mode in VIEW_MODES:
+                self.state.set_mode(project.mode)
         wipe = memory.get("wipe")
         if wipe is not None:
             self.viewer.divider = max(0.0, min(1.0, wipe))
         self.state.reset(info.frame_count, float(info.fps), frame=memory.get("frame") or 0,
-                         in_point=memory.get("in"), out_point=memory.get("out"))
+                         in_point=memory.get("in"), out_point=memory.get("out"),
+                         shots=memory.get("shots") or ())
         stabilise = memory.get("stabilise")
         if stabilise is not None:
             self.state.set_stabilise(stabilise)
@@ -672,10 +776,17 @@ class MainWindow(QMainWindow):
         self.episode_opened.emit(info)
         if self._cuts_worker is not None:
             self._cuts_worker.quit()
-        self._cuts_worker = create_worker(_scan_cuts, info, pass_cancel=True,
-                                          on_yielded=lambda c, i=info: self._on_cuts(i, c),
-                                          on_errored=lambda e: log.warning(
-                                              "cut detection failed: %s", e))
+            self._cuts_worker = None
+        self._cuts_complete = False
+        if project is not None and project.cuts is not None:
+            self.state.set_cuts(project.cuts)  # reopened exactly: the cuts it was saved with
+            self._cuts_complete = True
+        else:
+            self._cuts_worker = create_worker(
+                _scan_cuts, info, pass_cancel=True,
+                on_yielded=lambda c, i=info: self._on_cuts(i, c),
+                on_returned=lambda _r, i=info: self._on_cuts_done(i),
+                on_errored=lambda e: log.warning("cut detection failed: %s", e))
         # Decodes a few frames, so off the UI thread; the episode is usable meanwhile.
         self._notes_worker = create_worker(
             source_notes, info, on_returned=lambda n, i=info: self._on_source_notes(i, n),
@@ -696,6 +807,102 @@ class MainWindow(QMainWindow):
         if info is self.info and not self._closing:
             self.state.set_cuts(cuts)
 
+    def _on_cuts_done(self, info: VideoInfo) -> None:
+        if info is self.info:
+            self._cuts_complete = True
+
+    def _on_scopes_shown(self, visible: bool) -> None:
+        cur = self.current
+        if visible and cur is not None:
+            self.scopes.show_frame(cur.n, cur.grey, cur.rgb)
+
+    # ================================================================== stills
+    def export_still_dialog(self) -> None:
+        cur, info = self.current, self.info
+        if info is None or cur is None or cur.n != self.state.frame:
+            QMessageBox.information(self, "Export frame", "Wait for the colour of the frame "
+                                    "under the playhead, then export it.")
+            return
+        suggested = info.path.with_name(f"{info.path.stem}_{cur.n:06d}.png")
+        folder = self.settings.value("paths/export_folder", "")
+        if folder:
+            suggested = Path(str(folder)) / suggested.name
+        path, _ = QFileDialog.getSaveFileName(self, "Export frame", str(suggested),
+                                              "PNG, 16-bit (*.png);;TIFF, 16-bit (*.tif)")
+        if path:
+            self.export_still(Path(path), overwrite=True)  # the file chooser has asked
+
+    def export_still(self, path: Path, overwrite: bool = False) -> Worker | None:
+        """Write the frame on screen to ``path`` off the UI thread (16-bit, full size)."""
+        cur, info = self.current, self.info
+        if cur is None or info is None:
+            return None
+        chroma = self.state.chroma_at(cur.n)
+
+        def done(out: Path) -> None:
+            self.statusBar().showMessage(f"Saved frame {cur.n} to {out}", 10000)
+
+        return create_worker(write_still, path, cur.grey, cur.ab, chroma, sources=(info.path,),
+                             overwrite=overwrite, on_returned=done,
+                             on_errored=lambda e: show_error(self, e, "exporting the frame"))
+
+    # ================================================================== projects
+    def project(self) -> Project | None:
+        """The open episode as a project (None without an episode)."""
+        if self.info is None:
+            return None
+        s = self.state
+        return Project(episode=self.info.path, model=self.model_path, look=s.look,
+                       preset=s.preset, mode=s.mode, frame=s.frame, in_point=s.in_point,
+                       out_point=s.out_point, cuts=list(s.cuts) if self._cuts_complete else None,
+                       shots=s.shots, wipe=float(self.viewer.divider))
+
+    def save_project(self, path: str | Path | None = None) -> Path | None:
+        """Save to ``path``, else to the project this episode came from, else ask where."""
+        project = self.project()
+        if project is None:
+            QMessageBox.information(self, "Save project", "Open an episode first (File > Open).")
+            return None
+        target = Path(path) if path is not None else self.project_path
+        if target is None:
+            return self.save_project_as()
+        try:
+            saved = save_project_file(project, target)
+        except RestorerError as exc:
+            show_error(self, exc, "saving the project")
+            return None
+        self.project_path = saved
+        self._remember(saved)
+        self.statusBar().showMessage(f"Saved {saved}", 8000)
+        return saved
+
+    def save_project_as(self) -> Path | None:
+        if self.info is None:
+            return self.save_project()
+        suggested = self.project_path or self.info.path.with_suffix(PROJECT_SUFFIX)
+        path, _ = QFileDialog.getSaveFileName(self, "Save project", str(suggested),
+                                              f"Restorer project (*{PROJECT_SUFFIX})")
+        return self.save_project(path) if path else None
+
+    def open_project_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open project", self.last_folder(),
+                                              f"Restorer project (*{PROJECT_SUFFIX})")
+        if path:
+            self.open_project(Path(path))
+
+    def open_project(self, path: str | Path) -> None:
+        """Open a project: its model (when another), then its episode as it was saved."""
+        path = Path(path)
+        try:
+            project = load_project(path)
+        except RestorerError as exc:
+            show_error(self, exc, f"opening {path.name}")
+            return
+        if project.model is not None and project.model != self.model_path:
+            self.open_model(project.model, remember=False)
+        self.project_path = path
+        self.open_episode(project.episode, project)
+
     # ================================================================== preview
     def request_preview(self) -> int | None:
         """Ask for the frame under the playhead: its original alone (a decode: cheap enough for
@@ -704,7 +911,8 @@ class MainWindow(QMainWindow):
         engine = self.engine
         if engine is None or self._closing:
             return None
-        n, look = self.state.frame, self.state.look
+        n = self.state.frame
+        look = self.state.look_at(n)
         self.previews.submit(engine.decoded, n, lane=SCRUB_ORIGINAL)
         # A new key drops colour still being made by a replaced model or at another working
         # size; chroma is left out, as a re-merge brings any result to the slider's strength.
@@ -753,7 +961,8 @@ class MainWindow(QMainWindow):
         if stamp is None:  # a playback frame: no scrub picture asked for earlier may replace it
             stamp = self.previews.generation.current
         self.viewer.set_frames(res.n, res.grey, res.rgb, stamp)
-        if res.chroma != self.state.chroma:
+        self.scopes.show_frame(res.n, res.grey, res.rgb)
+        if res.chroma != self.state.chroma_at(res.n):
             self._request_merge()
         self._update_status()
         self.preview_shown.emit(res.n)
@@ -766,7 +975,8 @@ class MainWindow(QMainWindow):
         cur = self.current
         if cur is None or self._closing:
             return
-        self.merges.submit(self._merge_task, cur.n, cur.grey, cur.ab, self.state.chroma)
+        self.merges.submit(self._merge_task, cur.n, cur.grey, cur.ab,
+                           self.state.chroma_at(cur.n))
 
     @staticmethod
     def _merge_task(n: int, grey: np.ndarray, ab: np.ndarray, chroma: float
@@ -783,7 +993,8 @@ class MainWindow(QMainWindow):
         cur.rgb, cur.look = rgb, cur.look.replace(chroma=chroma)
         self.last_merge_ms = ms
         self.viewer.set_colour(rgb)
-        if chroma != self.state.chroma:
+        self.scopes.show_frame(n, cur.grey, rgb)
+        if chroma != self.state.chroma_at(n):
             self._request_merge()
         self._update_status()
 
@@ -793,7 +1004,7 @@ class MainWindow(QMainWindow):
             self._update_transport()
             if not self._from_play:
                 self.request_preview()
-        elif name == "chroma":
+        elif name in ("chroma", "shots"):
             self._request_merge()  # playback reads the new look from the next frame on
         elif name in ("preset", "model_size", "stabilise"):
             if self.engine is not None and not self.state.playing:
@@ -803,8 +1014,14 @@ class MainWindow(QMainWindow):
             self.mode_actions[str(value)].setChecked(True)
         elif name == "speed":
             self._restart_play()
+        elif name == "loop":
+            self.act_loop.setChecked(bool(value))
+            if self.state.playing:
+                self._restart_play()
         elif name == "marks":
             self._update_transport()
+        if name in ("marks", "shots", "episode"):
+            self._update_undo()
 
     def scrub_to(self, n: int) -> None:
         """The timeline was clicked or dragged (stops playback)."""
@@ -823,10 +1040,51 @@ class MainWindow(QMainWindow):
         self.state.set_speed(0.0)
         fn()
 
+    def _timecode(self, n: int) -> str:
+        return self.info.timecode(n) if self.info is not None else str(n)
+
+    def go_to(self, text: str) -> bool:
+        """Go to a typed position: a frame number, a timecode HH:MM:SS:FF, or a time (12.5s,
+        MM:SS); raises :class:`RestorerError` for text that is none of these."""
+        n = to_frame(parse_position(text), self.state.fps)
+        if n is None:
+            return False
+        self.state.set_speed(0.0)
+        self.state.set_frame(n)
+        return True
+
+    def go_to_dialog(self) -> None:
+        if self.info is None:
+            return
+        text, ok = QInputDialog.getText(
+            self, "Go to", "Timecode (HH:MM:SS:FF), frame number or time (12.5s):",
+            text=self.info.timecode(self.state.frame))
+        if ok and text.strip():
+            try:
+                self.go_to(text)
+            except RestorerError as exc:
+                show_error(self, exc, "going to a position")
+
+    def _update_undo(self) -> None:
+        self.act_undo.setEnabled(self.state.can_undo)
+        self.act_redo.setEnabled(self.state.can_redo)
+
     # ================================================================== playback
+    def _play_stop(self, speed: float) -> int | None:
+        """Where playback ends: the loop's far end when looping, else the episode's."""
+        if not self.state.loop:
+            return None
+        first, last = self.state.loop_range()
+        return last if speed > 0 else first
+
     def _restart_play(self) -> None:
         self._stop_play()
         speed = self.state.speed
+        s = self.state
+        if speed and s.loop:
+            first, last = s.loop_range()
+            if not first <= s.frame <= last or s.frame == (last if speed > 0 else first):
+                s.set_frame(first if speed > 0 else last)
         self.act_play.setIcon(theme.icon("pause" if speed else "play"))
         self.speed_label.setText(f"{speed:+g}×" if speed not in (0.0, 1.0) else "")
         if not speed or self.engine is None or self._closing:
@@ -839,7 +1097,8 @@ class MainWindow(QMainWindow):
         self._dropped = 0
         self._play_worker = create_worker(
             self.engine.play, self.state.frame, speed, pass_cancel=True,
-            look=lambda: self.state.look,  # read per frame: sliders apply during playback
+            look=self.state.look_at,  # read per frame: sliders apply during playback
+            stop=self._play_stop(speed),
             on_yielded=lambda r, g=gen: self._on_play_frame(g, r),
             on_errored=lambda e, g=gen: self._on_play_error(g, e),
             on_finished=lambda g=gen: self._on_play_end(g))
@@ -872,6 +1131,10 @@ class MainWindow(QMainWindow):
     def _on_play_end(self, gen: int) -> None:
         if gen == self._play_gen and self.state.playing:
             self._play_worker = None
+            first, last = self.state.loop_range()
+            if self.state.loop and last > first and not self._closing:
+                self._restart_play()  # from the loop's start again
+                return
             self.state.set_speed(0.0)
 
     # ================================================================== export
@@ -951,7 +1214,9 @@ class MainWindow(QMainWindow):
     # ================================================================== help
     def _show_keys(self) -> None:
         text = ("Space play/pause · ←/→ frame step · Shift+←/→ 1 second · Home/End\n"
+                "↑/↓ previous/next shot · Ctrl+G go to timecode · Ctrl+L loop in/out\n"
                 "J/K/L shuttle · I/O in and out points · Alt+X clear marks\n"
+                "Ctrl+Z/Ctrl+Shift+Z undo/redo marks and shot settings · Ctrl+S save project\n"
                 "F fit · 1 one-to-one · Ctrl+1…4 viewer modes · wheel zoom · drag pan")
         QMessageBox.information(self, "Keyboard shortcuts", text)
 

@@ -276,13 +276,16 @@ class PreviewEngine:
 
     # ------------------------------------------------------------------ playback
     def play(self, start: int, speed: float, cancel: threading.Event,
-             look: Look | Callable[[], Look] | None = None) -> Iterator[FrameResult]:
+             look: Look | Callable[[int], Look] | None = None, stop: int | None = None
+             ) -> Iterator[FrameResult]:
         """Frames from ``start`` at ``speed`` times real time (negative: backwards).
 
         Forward play decodes sequentially (far cheaper than seeking) and skips the frames whose
         time has already passed when inference cannot keep up; each result says how many frames
-        were dropped since the previous one. ``look`` may be a callable giving the current look,
-        read for every frame, so a slider moved during playback shows on the next frame.
+        were dropped since the previous one. ``look`` may be a callable giving the current look
+        of frame ``n``, read for every frame, so a slider moved during playback shows on the next
+        frame and each shot plays with its own chroma. Forward play ends after frame ``stop``
+        (default: the last), backward play at frame ``stop`` (default: 0): the loop's bounds.
         """
         fps = float(self.info.fps) * abs(speed) if speed else float(self.info.fps)
         t0 = time.monotonic()
@@ -293,13 +296,15 @@ class PreviewEngine:
             delay = abs(n - start) / fps - (time.monotonic() - t0)
             return delay > 0 and cancel.wait(delay)
 
-        def look_now() -> Look | None:
-            return look() if callable(look) else look
+        def look_now(n: int) -> Look | None:
+            return look(n) if callable(look) else look
 
         if speed > 0:
-            if start >= self.info.frame_count - 1:
+            last_frame = self.info.frame_count - 1 if stop is None else \
+                min(stop, self.info.frame_count - 1)
+            if start >= last_frame:
                 return
-            reader = FrameReader(self.info, start, self.info.frame_count)
+            reader = FrameReader(self.info, start, last_frame + 1)
             try:
                 for n, grey in reader:
                     if cancel.is_set():
@@ -313,7 +318,7 @@ class PreviewEngine:
                     grey = grey.copy()
                     grey.setflags(write=False)
                     self.frames.put(n, grey)
-                    res = self.render(n, look_now(), grey=grey)
+                    res = self.render(n, look_now(n), grey=grey)
                     res.dropped, dropped, last = dropped, 0, n
                     yield res
             finally:
@@ -326,10 +331,10 @@ class PreviewEngine:
                     target = min(due, last - 1)
                     dropped += max(0, last - 1 - target)
                     n = target
-                if n < 0:
+                if n < (stop or 0):
                     return
                 if wait_for(n):
                     return
-                res = self.render(n, look_now())
+                res = self.render(n, look_now(n))
                 res.dropped, dropped, last = dropped, 0, n
                 yield res

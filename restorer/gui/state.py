@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import itertools
 import threading
+import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from restorer.look import CHROMA_MAX, DEFAULT_WORKING_SIZE, STABILISE_MAX, Look
+from restorer.shots import ShotChromas, chroma_at, shot_bounds, shot_number, shot_starts, with_shot
 
 VIEW_MODES = ("side", "wipe", "original", "colour")
 MODE_LABELS = {"side": "Side by side", "wipe": "Split wipe", "original": "Original only",
@@ -23,6 +26,10 @@ PRESET_LABELS = {"fast": "Fast", "balanced": "Balanced", "best": "Best"}
 # Relative to the model's own working size (what it was trained at).
 _PRESET_SCALE = {"fast": 0.5, "balanced": 1.0, "best": 2.0}
 SHUTTLE_SPEEDS = (1.0, 2.0, 4.0, 8.0)
+#: Undo steps kept; and how close together (seconds) changes of one thing (a slider drag)
+#: must be to count as one step.
+UNDO_DEPTH = 200
+UNDO_MERGE_S = 1.0
 
 
 def preset_size(preset: str, model_size: int) -> int:
@@ -73,6 +80,56 @@ class Generation:
         return gen == self.current
 
 
+@dataclass(frozen=True)
+class Edit:
+    """What undo restores: the marks and the per-shot settings."""
+
+    in_point: int | None
+    out_point: int | None
+    shots: ShotChromas
+
+
+class History:
+    """Undo and redo of :class:`Edit` snapshots. A change of the same thing (``tag``) soon after
+    the last one joins its step, so one slider drag is undone in one go."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.undo_stack: list[Edit] = []
+        self.redo_stack: list[Edit] = []
+        self._last_tag: object = None
+        self._last_t = 0.0
+        self._clock = clock
+
+    def record(self, before: Edit, tag: object) -> None:
+        """Call before a change, with the state before it."""
+        now = self._clock()
+        if not (tag is not None and tag == self._last_tag and now - self._last_t < UNDO_MERGE_S
+                and self.undo_stack):
+            self.undo_stack.append(before)
+            del self.undo_stack[:-UNDO_DEPTH]
+        self.redo_stack.clear()
+        self._last_tag, self._last_t = tag, now
+
+    def undo(self, now: Edit) -> Edit | None:
+        if not self.undo_stack:
+            return None
+        self.redo_stack.append(now)
+        self._last_tag = None
+        return self.undo_stack.pop()
+
+    def redo(self, now: Edit) -> Edit | None:
+        if not self.redo_stack:
+            return None
+        self.undo_stack.append(now)
+        self._last_tag = None
+        return self.redo_stack.pop()
+
+    def clear(self) -> None:
+        self.undo_stack.clear()
+        self.redo_stack.clear()
+        self._last_tag = None
+
+
 class ViewState:
     """Current frame, in/out marks, the look (chroma, working-size preset, stabilisation),
     viewer mode and playback.
@@ -96,6 +153,9 @@ class ViewState:
         self.mode = "side"
         self.speed = 0.0
         self.cuts: list[int] = []
+        self.shots: ShotChromas = ()
+        self.loop = False
+        self.history = History()
 
     # ------------------------------------------------------------------ plumbing
     def _set(self, name: str, value: Any) -> bool:
@@ -107,7 +167,8 @@ class ViewState:
 
     # ------------------------------------------------------------------ episode
     def reset(self, frame_count: int, fps: float, *, frame: int = 0,
-              in_point: int | None = None, out_point: int | None = None) -> None:
+              in_point: int | None = None, out_point: int | None = None,
+              shots: ShotChromas = ()) -> None:
         """A new episode: playback stopped, at ``frame`` (0) with the given marks (none).
 
         A reopened episode passes where it was left; values out of range are clamped, and
@@ -122,10 +183,13 @@ class ViewState:
                 and self.out_point < self.in_point):
             self.in_point = self.out_point = None
         self.cuts = []
+        self.shots = tuple(sh for sh in shots if sh.end <= self.frame_count)
+        self.history.clear()
         self.frame = -1  # so the next line always notifies
         self.changed.emit("episode", self.frame_count)
         self.set_frame(frame)
         self.changed.emit("marks", (self.in_point, self.out_point))
+        self.changed.emit("shots", self.shots)
 
     @property
     def loaded(self) -> bool:
@@ -185,6 +249,7 @@ class ViewState:
     # ------------------------------------------------------------------ marks
     def mark_in(self, n: int | None = None) -> None:
         n = self.frame if n is None else self.clamp(n)
+        self._record("in")
         self.in_point = n
         if self.out_point is not None and self.out_point < n:
             self.out_point = None
@@ -192,12 +257,16 @@ class ViewState:
 
     def mark_out(self, n: int | None = None) -> None:
         n = self.frame if n is None else self.clamp(n)
+        self._record("out")
         self.out_point = n
         if self.in_point is not None and self.in_point > n:
             self.in_point = None
         self.changed.emit("marks", (self.in_point, self.out_point))
 
     def clear_marks(self) -> None:
+        if not self.has_marks:
+            return
+        self._record(None)
         self.in_point = self.out_point = None
         self.changed.emit("marks", (None, None))
 
@@ -267,5 +336,102 @@ class ViewState:
                               stabilise=round(max(0.0, min(STABILISE_MAX, float(strength))), 4))
 
     def set_cuts(self, cuts: list[int]) -> None:
-        self.cuts = sorted(int(c) for c in cuts)
+        self.cuts = sorted(int(c) for c in cuts if 0 < int(c) < self.frame_count)
         self.changed.emit("cuts", self.cuts)
+
+    # ------------------------------------------------------------------ shots
+    def shot(self, n: int | None = None) -> tuple[int, int]:
+        """``(start, end)`` (end exclusive) of the shot holding frame ``n`` (the playhead's)."""
+        return shot_bounds(self.cuts, self.frame_count, self.frame if n is None else n)
+
+    def shot_number(self, n: int | None = None) -> int:
+        return shot_number(self.cuts, self.frame if n is None else n)
+
+    @property
+    def shot_count(self) -> int:
+        return len(shot_starts(self.cuts))
+
+    def shot_setting(self, n: int | None = None) -> float | None:
+        """The shot's own chroma strength at frame ``n``, or None where it takes the episode's."""
+        n = self.frame if n is None else n
+        return next((s.chroma for s in self.shots if s.covers(n)), None)
+
+    def chroma_at(self, n: int) -> float:
+        """The chroma strength frame ``n`` is shown and exported at."""
+        return chroma_at(self.shots, n, self.look.chroma)
+
+    def look_at(self, n: int) -> Look:
+        """The look frame ``n`` is shown and exported with (its shot's chroma, if it has one)."""
+        chroma = self.chroma_at(n)
+        return self.look if chroma == self.look.chroma else self.look.replace(chroma=chroma)
+
+    def set_shot_chroma(self, chroma: float | None, n: int | None = None) -> bool:
+        """Give the shot at frame ``n`` (the playhead's) its own chroma; None: the episode's."""
+        if not self.loaded:
+            return False
+        start, end = self.shot(n)
+        shots = with_shot(self.shots, start, end, chroma)
+        if shots == self.shots:
+            return False
+        self._record(("shot", start, end))
+        self.shots = shots
+        self.changed.emit("shots", self.shots)
+        return True
+
+    def next_cut(self) -> bool:
+        """To the first frame of the next shot."""
+        later = [c for c in self.cuts if c > self.frame]
+        return self.set_frame(later[0]) if later else self.end()
+
+    def previous_cut(self) -> bool:
+        """To the first frame of this shot, or of the one before when already there."""
+        earlier = [c for c in shot_starts(self.cuts) if c < self.frame]
+        return self.set_frame(earlier[-1]) if earlier else self.home()
+
+    # ------------------------------------------------------------------ loop
+    def set_loop(self, on: bool) -> bool:
+        return self._set("loop", bool(on))
+
+    def loop_range(self) -> tuple[int, int]:
+        """``(first, last)`` frames playback loops over: in to out, or the whole episode."""
+        a, b = self.export_range()
+        return a, b - 1
+
+    # ------------------------------------------------------------------ undo
+    def edit(self) -> Edit:
+        return Edit(self.in_point, self.out_point, self.shots)
+
+    def _record(self, tag: object) -> None:
+        self.history.record(self.edit(), tag)
+
+    def _restore(self, e: Edit) -> None:
+        marks = (e.in_point, e.out_point) != (self.in_point, self.out_point)
+        shots = e.shots != self.shots
+        self.in_point, self.out_point, self.shots = e.in_point, e.out_point, e.shots
+        if marks:
+            self.changed.emit("marks", (self.in_point, self.out_point))
+        if shots:
+            self.changed.emit("shots", self.shots)
+
+    @property
+    def can_undo(self) -> bool:
+        return bool(self.history.undo_stack)
+
+    @property
+    def can_redo(self) -> bool:
+        return bool(self.history.redo_stack)
+
+    def undo(self) -> bool:
+        """Take back the last change of the marks or of a shot's setting."""
+        e = self.history.undo(self.edit())
+        if e is None:
+            return False
+        self._restore(e)
+        return True
+
+    def redo(self) -> bool:
+        e = self.history.redo(self.edit())
+        if e is None:
+            return False
+        self._restore(e)
+        return True
