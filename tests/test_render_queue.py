@@ -58,7 +58,7 @@ def test_cancel_keeps_nothing_and_the_rest_waits(clip_factory, tmp_path, tiny_co
     third = q.add(RenderJob(src, tmp_path / "third.mp4"))
     q.cancel_waiting(third.id)
     cancel = threading.Event()
-    for entry, ev in q.run_next(cancel=cancel, colouriser=tiny_colouriser):
+    for _entry, ev in q.run_next(cancel=cancel, colouriser=tiny_colouriser):
         if ev is not None and ev.done > 0:
             cancel.set()
     assert first.status == CANCELLED and "nothing was written" in first.message

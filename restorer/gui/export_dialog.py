@@ -202,6 +202,12 @@ class ExportDialog(QDialog):
         self.cancel_button = self.buttons.addButton("Cancel", role.RejectRole)
         self.cancel_button.setIcon(theme.icon("cancel"))
         self.close_button = self.buttons.addButton("Close", role.ResetRole)
+        self.queue_button = self.buttons.addButton("Add to queue", role.ActionRole)
+        self.queue_button.setToolTip("Queue this export with these settings; the desk's "
+                                     "render queue runs its jobs one after another")
+        self.queue_button.clicked.connect(self.add_to_queue)
+        #: Set by the desk: takes a job into its render queue (None: no queue).
+        self.queue_job: Callable[[RenderJob], object] | None = None
         self.cancel_button.setEnabled(False)
         self.start_button.clicked.connect(self.start)
         self.cancel_button.clicked.connect(self.cancel)
@@ -370,6 +376,25 @@ class ExportDialog(QDialog):
                     return None
             job = dataclasses.replace(job, overwrite=True)
         return job
+
+    def add_to_queue(self) -> bool:
+        """Queue the job this form describes, asked about as Export would; True if queued."""
+        if self.queue_job is None or self.stale:
+            return False
+        self.refresh()
+        try:
+            job = self.job()
+            if not job.dst.name:
+                raise ValueError("give an output file name")
+            asked = self._ask_first(job)
+            if asked is None:
+                return False
+            self.queue_job(asked)
+        except Exception as exc:
+            show_error(self, exc, "queueing the export")
+            return False
+        self._set_status(f"Queued {asked.dst.name}")
+        return True
 
     # ------------------------------------------------------------------ running
     @property

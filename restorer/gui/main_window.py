@@ -51,6 +51,7 @@ from restorer.gui.controls import ControlsPanel
 from restorer.gui.dialogs import log_path, show_error
 from restorer.gui.export_dialog import ExportDialog
 from restorer.gui.preview import DecodedFrame, FrameResult, PreviewEngine, merge
+from restorer.gui.queue_panel import QueuePanel
 from restorer.gui.scopes_panel import ScopesPanel
 from restorer.gui.shots_panel import ShotsPanel
 from restorer.gui.state import MODE_LABELS, VIEW_MODES, ViewState
@@ -70,7 +71,8 @@ from restorer.positions import parse_position, to_frame
 from restorer.project import PROJECT_SUFFIX, Project
 from restorer.project import load as load_project
 from restorer.project import save as save_project_file
-from restorer.render import source_notes
+from restorer.render import RenderJob, source_notes
+from restorer.render_queue import RenderQueue
 from restorer.shots import ShotChroma, ShotChromas, check_shots
 from restorer.stills import write_still
 
@@ -273,6 +275,20 @@ class MainWindow(QMainWindow):
         self.scopes_dock.hide()
         self.scopes_dock.visibilityChanged.connect(self._on_scopes_shown)
 
+        # The render queue lives beside the settings, so it survives a restart.
+        self.render_queue = RenderQueue.open(Path(self.settings.fileName()).parent /
+                                             "render-queue.json")
+        self.queue_panel = QueuePanel(self.render_queue,
+                                      colouriser_factory=self._queue_colouriser)
+        self.queue_panel.job_finished.connect(
+            lambda j: self.statusBar().showMessage(f"Queue job {j.id}: {j.status} — "
+                                                   f"{j.message}", 15000))
+        self.queue_dock = QDockWidget("Render queue", self)
+        self.queue_dock.setObjectName("queueDock")
+        self.queue_dock.setWidget(self.queue_panel)
+        self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.queue_dock)
+        self.queue_dock.setVisible(bool(self.render_queue.jobs))
+
         sb = self.statusBar()
         sb.setSizeGripEnabled(False)
         self.device_label = QLabel()
@@ -356,6 +372,10 @@ class MainWindow(QMainWindow):
         self.act_scopes.setToolTip("Vectorscopes and a*/b* histograms of the original and the "
                                    "colour (Ctrl+Shift+V)")
         self.addAction(self.act_scopes)
+        self.act_queue = self.queue_dock.toggleViewAction()
+        self.act_queue.setText("Render &queue")
+        self.act_queue.setShortcut(QKeySequence("Ctrl+Shift+Q"))
+        self.addAction(self.act_queue)
         self.act_fit = a("Fit", self.viewer.fit, "F", "zoom-fit", "Fit the frame in the view")
         self.act_1to1 = a("1:1", self.viewer.one_to_one, "1", "zoom-100",
                           "One image pixel per screen pixel")
@@ -395,6 +415,7 @@ class MainWindow(QMainWindow):
             view.addAction(act)
         view.addSeparator()
         view.addAction(self.act_scopes)
+        view.addAction(self.act_queue)
         view.addSeparator()
         view.addAction(self.act_fit)
         view.addAction(self.act_1to1)
@@ -1157,8 +1178,21 @@ class MainWindow(QMainWindow):
                            model_name=col.meta.name if col is not None else "",
                            source_notes=self.source_notes)
         dlg.completed.connect(self._on_export_done)
+        dlg.queue_job = self.queue_job
         self.export_dialog = dlg
         dlg.show()
+
+    def queue_job(self, job: RenderJob) -> None:
+        """Put an export into the render queue and show the queue."""
+        self.queue_panel.add(job)
+        self.queue_dock.show()
+
+    def _queue_colouriser(self, job: RenderJob) -> Colouriser | None:
+        """A private copy of the loaded model when it is the one the job was queued with;
+        None: the job loads its own model file (another may be loaded by now)."""
+        if self.colouriser is None or job.model != self.model_path:
+            return None
+        return self.export_colouriser()
 
     def _on_export_done(self, path: Path) -> None:
         self.settings.setValue("paths/export_folder", str(Path(path).parent))
@@ -1166,6 +1200,11 @@ class MainWindow(QMainWindow):
 
     def _confirm_stop_export(self) -> bool:
         """True when no export runs, or the operator agrees to stop it."""
+        if self.queue_panel.running and not dialogs.confirm(
+                self, "Render queue running",
+                "A queued export is running. Stop it and quit? It starts again from the "
+                "beginning next time.", "Stop and quit", "Keep rendering"):
+            return False
         dlg = self.export_dialog
         if dlg is None or not dlg.running:
             return True
@@ -1248,6 +1287,7 @@ class MainWindow(QMainWindow):
         self.merges.quit()
         if self.export_dialog is not None:
             self.export_dialog.shutdown()
+        self.queue_panel.shutdown()
         quit_all()
         deadline = time.monotonic() + timeout_ms / 1000
         for w in active_workers():

@@ -80,7 +80,7 @@ class Timeline(QWidget):
         self._clamp_view()
         self.update()
 
-    def scroll(self, frames: float) -> None:
+    def pan(self, frames: float) -> None:
         self.view_start += frames
         self._clamp_view()
         self.update()
@@ -251,7 +251,7 @@ class Timeline(QWidget):
         if mods & Qt.KeyboardModifier.ControlModifier:
             self.zoom(1.5 if up else 1 / 1.5, around=self.frame_at(e.position().x()))
         elif mods & Qt.KeyboardModifier.ShiftModifier:
-            self.scroll(-0.2 * self.span if up else 0.2 * self.span)
+            self.pan(-0.2 * self.span if up else 0.2 * self.span)
         else:
             step = -1 if up else 1
             self.scrubbed.emit(self.state.clamp(self.state.frame + step))

@@ -208,3 +208,34 @@ def test_timeline_handles_zoom_and_ruler(qtbot, window, with_cuts):
     window.act_zoom_all.trigger()
     assert not tl.zoomed
     tl.grab()  # paints
+
+
+def test_render_queue_runs_jobs_and_survives_a_restart(qtbot, window, with_cuts, make_window,
+                                                       tmp_path):
+    s = window.state
+    s.mark_in(5)
+    s.mark_out(14)
+    s.set_frame(12)
+    s.set_shot_chroma(0.0)
+    window.show_export()
+    dlg = window.export_dialog
+    first, second = tmp_path / "q1.mp4", tmp_path / "q2.mp4"
+    dlg.path.setText(str(first))
+    assert dlg.add_to_queue()
+    dlg.whole.setChecked(True)
+    dlg.path.setText(str(second))
+    assert dlg.add_to_queue()
+    panel = window.queue_panel
+    assert window.queue_dock.isVisible() and panel.table.rowCount() == 2
+    assert panel.queue.jobs[0].job.shots == (ShotChroma(10, 20, 0.0),)
+    w2 = make_window()  # a restart before the queue ran: the jobs are still there
+    assert [j.job.dst for j in w2.render_queue.jobs] == [first, second]
+    w2.close()
+    panel.start()
+    qtbot.waitUntil(lambda: not panel.running and all(j.status == "done"
+                                                      for j in panel.queue.jobs),
+                    timeout=60000)
+    assert probe(first).frame_count == 10 and probe(second).frame_count == 50
+    assert json.loads(record_path(first).read_text())["shots"] == \
+        [{"start": 10, "end": 20, "chroma": 0.0}]
+    assert "done" in panel.table.item(0, 2).text()
