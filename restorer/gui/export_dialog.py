@@ -377,16 +377,21 @@ class ExportDialog(QDialog):
             job = dataclasses.replace(job, overwrite=True)
         return job
 
+    def _confirmed_job(self) -> RenderJob | None:
+        """The job the form shows now, once the operator has settled what the library would
+        refuse (None: they said no); raises for a form that describes no job."""
+        self.refresh()  # what is shown is what the job is built from, just below
+        job = self.job()
+        if not job.dst.name:
+            raise ValueError("give an output file name")
+        return self._ask_first(job)
+
     def add_to_queue(self) -> bool:
         """Queue the job this form describes, asked about as Export would; True if queued."""
         if self.queue_job is None or self.stale:
             return False
-        self.refresh()
         try:
-            job = self.job()
-            if not job.dst.name:
-                raise ValueError("give an output file name")
-            asked = self._ask_first(job)
+            asked = self._confirmed_job()
             if asked is None:
                 return False
             self.queue_job(asked)
@@ -404,12 +409,8 @@ class ExportDialog(QDialog):
     def start(self) -> None:
         if self.running or self.stale:
             return
-        self.refresh()  # what is shown is what the job is built from, just below
         try:
-            job = self.job()
-            if not job.dst.name:
-                raise ValueError("give an output file name")
-            asked = self._ask_first(job)
+            asked = self._confirmed_job()
             if asked is None:
                 self._set_status("Not exported")
                 return
